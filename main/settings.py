@@ -1,0 +1,112 @@
+"""Settings read from the environment, with defaults that let a newcomer set nothing.
+
+Every value comes through mitol-django-common's `envs` helpers, as in MITx Online, so the
+same variable names configure this tool and the real site. The database defaults to the
+private local cluster started by `scripts/localpg.py`.
+"""
+
+from pathlib import Path
+
+import dj_database_url
+from mitol.common.envs import get_bool, get_int, get_string
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+LOCAL_DATABASE_URL = "postgres://postgres@127.0.0.1:54329/mitxonline"
+
+SECRET_KEY = get_string(
+    name="SECRET_KEY",
+    default="local-development-only-not-a-secret",
+    description="Django secret key; set a real one anywhere but a laptop",
+)
+DEBUG = get_bool(name="DEBUG", default=True, description="Django debug mode")
+ALLOWED_HOSTS = get_string(
+    name="ALLOWED_HOSTS", default="localhost,127.0.0.1,[::1]", description="Hosts served"
+).split(",")
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        get_string(
+            name="DATABASE_URL",
+            default=LOCAL_DATABASE_URL,
+            description="The MITx Online database the import writes to",
+        ),
+        conn_max_age=get_int(
+            name="MITX_ONLINE_DB_CONN_MAX_AGE", default=0, description="Connection lifetime"
+        ),
+    )
+}
+
+MICROMASTERS_DATABASE_URL = get_string(
+    name="MICROMASTERS_DATABASE_URL",
+    default=None,
+    description="The MicroMasters database mounted through postgres_fdw (password masked)",
+)
+MICROMASTERS_SCHEMA = get_string(
+    name="MICROMASTERS_SCHEMA",
+    default="micromasters",
+    description="Schema where the MicroMasters tables are mounted",
+)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "mitol.common.apps.CommonApp",
+    "reversion",
+    "main",
+    "users",
+    "courses",
+    "flexiblepricing",
+    "ecommerce",
+    "micromasters_import",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "main.urls"
+WSGI_APPLICATION = "main.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+AUTH_USER_MODEL = "users.User"
+DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+}

@@ -1,0 +1,10 @@
+"""URLs: the tool is operated through the Django admin, which is also the landing page."""
+
+from django.contrib import admin
+from django.urls import path
+from django.views.generic import RedirectView
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+]

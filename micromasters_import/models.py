@@ -1,0 +1,1 @@
+"""Models of the micromasters_import app."""
