@@ -204,7 +204,18 @@ def stop() -> None:
 def psql(dbname: str, sql: str, check: bool = True) -> subprocess.CompletedProcess:
     """Run one SQL command as the superuser over TCP."""
     return subprocess.run(
-        [str(bindir() / "psql"), "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-c", sql, url(dbname)],
+        [
+            str(bindir() / "psql"),
+            "-X",
+            "-q",
+            "-t",
+            "-A",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            sql,
+            url(dbname),
+        ],
         capture_output=True,
         text=True,
         check=check,

@@ -1,0 +1,160 @@
+"""Checks run after every import: the properties the migrated record must have as a whole.
+
+Row counts per step cannot show a certificate without an enrollment, a learner holding two
+certificates for one course, or an order whose money does not add up. These checks read the
+target (and the staged source, which still exists when they run) and say pass or fail, with
+the number of offending rows and a few of their ids, so an operator can look them up.
+"""
+
+from dataclasses import asdict, dataclass, field
+
+PASS = "pass"
+FAIL = "fail"
+INFO = "info"
+NOT_APPLICABLE = "n/a"
+
+
+@dataclass
+class Check:
+    """The result of one invariant."""
+
+    name: str
+    status: str
+    detail: str
+    sample: list = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        """For the ledger (JSON)."""
+        return asdict(self)
+
+
+def _staged(cursor, name: str) -> bool:
+    cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [f"pg_temp.{name}"])
+    return cursor.fetchone()[0]
+
+
+def _count_and_sample(cursor, query: str) -> tuple[int, list]:
+    cursor.execute(f"SELECT count(*), (array_agg(id ORDER BY id))[1:10] FROM ({query}) AS bad")
+    count, sample = cursor.fetchone()
+    return count, list(sample or [])
+
+
+def certificates_have_enrollments(cursor) -> Check:
+    """Every certificate that came from MicroMasters has an enrollment in its run (after 013)."""
+    name = "every imported certificate has an enrollment"
+    if not _staged(cursor, "mm_coursecert"):
+        return Check(name, NOT_APPLICABLE, "course certificates were not part of this run")
+    count, sample = _count_and_sample(
+        cursor,
+        """
+        SELECT cc.id FROM courses_courseruncertificate cc
+          JOIN mm_coursecert c ON c.uuid = cc.uuid
+         WHERE NOT EXISTS (SELECT 1 FROM courses_courserunenrollment e
+                            WHERE e.user_id = cc.user_id AND e.run_id = cc.course_run_id)
+        """,
+    )
+    if count:
+        return Check(name, FAIL, f"{count} certificate(s) without an enrollment (run 013)", sample)
+    return Check(name, PASS, "all imported certificates have an enrollment")
+
+
+def grades_have_runs(cursor) -> Check:
+    """Every grade points at an existing run (a deferred FK could hide a dangling one)."""
+    name = "every imported grade's run exists"
+    count, sample = _count_and_sample(
+        cursor,
+        """
+        SELECT g.id FROM courses_courserungrade g
+         WHERE NOT EXISTS (SELECT 1 FROM courses_courserun r WHERE r.id = g.course_run_id)
+        """,
+    )
+    if count:
+        return Check(name, FAIL, f"{count} grade(s) point at a missing run", sample)
+    return Check(name, PASS, "every grade's run exists")
+
+
+def one_certificate_per_course(cursor) -> Check:
+    """No learner holds two certificates for the same course (on different runs)."""
+    name = "no user has two certificates for one course"
+    count, sample = _count_and_sample(
+        cursor,
+        """
+        SELECT min(cc.user_id) AS id FROM courses_courseruncertificate cc
+          JOIN courses_courserun r ON r.id = cc.course_run_id
+         WHERE NOT cc.is_revoked
+         GROUP BY cc.user_id, r.course_id HAVING count(*) > 1
+        """,
+    )
+    if count:
+        return Check(
+            name, FAIL, f"{count} (user, course) pair(s) with several certificates", sample
+        )
+    return Check(name, PASS, "at most one certificate per user and course")
+
+
+def order_totals_match_transactions(cursor) -> Check:
+    """A fulfilled imported order's total equals its payments minus its refunds.
+
+    Step 007 records every receipt of a refunded or partially refunded order as a refund of
+    the whole total (the convention of MITx Online's earlier import), so the money of those
+    orders cannot add up by construction; they are counted, not failed.
+    """
+    name = "imported order totals equal payments minus refunds"
+    if not _staged(cursor, "mm_order"):
+        return Check(name, NOT_APPLICABLE, "orders were not part of this run")
+    count, sample = _count_and_sample(
+        cursor,
+        """
+        SELECT o.id FROM ecommerce_order o
+          JOIN mm_order m ON m.reference_number = o.reference_number
+          JOIN ecommerce_transaction t ON t.order_id = o.id
+         WHERE o.state = 'fulfilled'
+         GROUP BY o.id, o.total_price_paid
+        HAVING o.total_price_paid <> sum(CASE WHEN t.transaction_type = 'refund'
+                                              THEN -t.amount ELSE t.amount END)
+        """,
+    )
+    cursor.execute(
+        """
+        SELECT count(DISTINCT o.id) FROM ecommerce_order o
+          JOIN mm_order m ON m.reference_number = o.reference_number
+          JOIN ecommerce_transaction t ON t.order_id = o.id
+         WHERE o.state IN ('refunded', 'partially_refunded')
+        """
+    )
+    refunded = cursor.fetchone()[0]
+    note = f"; {refunded} refunded order(s) not checked (007 records full-total refunds)"
+    if count:
+        return Check(name, FAIL, f"{count} fulfilled order(s) do not add up{note}", sample)
+    return Check(name, PASS, f"fulfilled orders add up{note}")
+
+
+def linked_users_found(cursor) -> Check:
+    """How many linked MicroMasters learners have a MITx Online account to receive their record."""
+    name = "linked MicroMasters users found in MITx Online"
+    if not _staged(cursor, "mm_learner"):
+        return Check(name, NOT_APPLICABLE, "no step of this run reads learners")
+    cursor.execute(
+        """
+        SELECT count(*), count(user_id),
+               (array_agg(mm_user_id ORDER BY mm_user_id) FILTER (WHERE user_id IS NULL))[1:10]
+          FROM mm_learner
+        """
+    )
+    linked, found, sample = cursor.fetchone()
+    detail = f"{linked} linked in MicroMasters, {found} found, {linked - found} not found"
+    return Check(name, INFO, detail, list(sample or []))
+
+
+CHECKS = [
+    certificates_have_enrollments,
+    grades_have_runs,
+    one_certificate_per_course,
+    order_totals_match_transactions,
+    linked_users_found,
+]
+
+
+def run_checks(cursor) -> list[Check]:
+    """Every invariant, in a fixed order."""
+    return [check(cursor) for check in CHECKS]

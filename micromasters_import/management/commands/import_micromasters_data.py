@@ -1,0 +1,250 @@
+"""`./manage.py import_micromasters_data`: run numbered import steps against MITx Online.
+
+Modelled on Django's `migrate`: a plan before acting, one line per step, a confirmation that
+`--noinput` skips, and clear one-line errors. Exit codes: 0 done, 1 a step failed, 2 a usage
+or preflight problem (nothing was written).
+"""
+
+import getpass
+import socket
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
+
+from micromasters_import import lock, outcomes, preflight, report, staging
+from micromasters_import.ledger import step_states
+from micromasters_import.runner import Runner, StagingFailed, StepFailed, StepResult
+from micromasters_import.steps import SelectionError, Step, discover, select
+
+USAGE_ERROR = 2
+STEP_FAILED = 1
+
+
+class Command(BaseCommand):
+    """Plan, check, confirm, lock, run and record the import steps an operator chose."""
+
+    help = (
+        "Import the MicroMasters learner record into MITx Online by running numbered SQL "
+        "steps (see --list). Each step runs in its own transaction and is recorded."
+    )
+
+    def add_arguments(self, parser):
+        """Options read like English, as in `migrate`."""
+        which = parser.add_argument_group("which steps")
+        which.add_argument(
+            "--num",
+            action="append",
+            default=[],
+            metavar="NNN",
+            help="Step(s) to run: 9, 009, 2,3 or a range 002-009. May be repeated.",
+        )
+        which.add_argument("--all", action="store_true", help="Run every step, in order.")
+        which.add_argument(
+            "--list",
+            "--plan",
+            action="store_true",
+            dest="list",
+            help="Show every step and its state (never run, done, failed, changed); run nothing.",
+        )
+        how = parser.add_argument_group("how")
+        how.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="Run the steps in one transaction, report what they would insert, roll back.",
+        )
+        how.add_argument(
+            "--single-transaction",
+            action="store_true",
+            help="Run every step in one transaction (one consistent snapshot of the source).",
+        )
+        how.add_argument(
+            "--noinput",
+            "--no-input",
+            action="store_false",
+            dest="interactive",
+            help="Do not ask for confirmation.",
+        )
+        how.add_argument(
+            "--force",
+            action="store_true",
+            help="Run a step even if the steps it needs have not been done.",
+        )
+        how.add_argument(
+            "--source-schema",
+            default=staging.SOURCE_SCHEMA,
+            help="Schema where MicroMasters is mounted (default: %(default)s).",
+        )
+
+    def handle(self, *args, **options):
+        """Plan, check, confirm, lock, run, report."""
+        self.verbosity = options["verbosity"]
+        all_steps = discover()
+        if options["list"]:
+            self._show_plan(all_steps)
+            return
+        selected = self._selection(all_steps, options)
+        try:
+            with lock.import_lock(connection):
+                self._preflight(all_steps, selected, options)
+                if options["interactive"] and not self._confirm(selected, options):
+                    self.stdout.write("Import cancelled; nothing was run.")
+                    return
+                self._run(selected, options)
+        except lock.ImportInProgress as error:
+            raise CommandError(str(error), returncode=USAGE_ERROR) from error
+
+    # -- selection and planning -----------------------------------------------------------
+
+    def _selection(self, all_steps: list[Step], options) -> list[Step]:
+        if options["all"] and options["num"]:
+            raise CommandError("Give either --all or --num, not both.", returncode=USAGE_ERROR)
+        if options["all"]:
+            return all_steps
+        if not options["num"]:
+            raise CommandError(
+                "Choose the steps to run: --num NNN (e.g. --num 009 or --num 002-009) or --all; "
+                "--list shows them.",
+                returncode=USAGE_ERROR,
+            )
+        try:
+            return select(all_steps, options["num"])
+        except SelectionError as error:
+            raise CommandError(str(error), returncode=USAGE_ERROR) from error
+
+    def _show_plan(self, all_steps: list[Step]) -> None:
+        states = step_states(all_steps)
+        self.stdout.write(self.style.MIGRATE_HEADING("MicroMasters import steps:"))
+        for step in all_steps:
+            state = states[step.num]
+            style = {
+                "done": self.style.SUCCESS,
+                "failed": self.style.ERROR,
+                "changed": self.style.WARNING,
+                "interrupted": self.style.WARNING,
+            }.get(state.kind, lambda text: text)
+            needs = f" (needs {', '.join(step.needs)})" if step.needs else ""
+            self.stdout.write(f"  {step.label:<42} {style(state.text)}{needs}")
+            if self.verbosity >= 2:
+                self.stdout.write(f"      {step.rule}")
+
+    # -- checks ---------------------------------------------------------------------------
+
+    def _preflight(self, all_steps, selected, options) -> None:
+        with connection.cursor() as cursor:
+            problems = preflight.run_preflight(
+                cursor, all_steps, selected, options["source_schema"], options["force"]
+            )
+        if problems:
+            for problem in problems:
+                self.stderr.write(f"  - {problem}")
+            raise CommandError(
+                f"Preflight failed, nothing was run: {problems[0]}"
+                + (f" (and {len(problems) - 1} more above)" if len(problems) > 1 else ""),
+                returncode=USAGE_ERROR,
+            )
+
+    def _confirm(self, selected: list[Step], options) -> bool:
+        settings = connection.settings_dict
+        target = f"{settings.get('NAME')} on {settings.get('HOST') or 'localhost'}"
+        mode = "DRY RUN, rolled back" if options["dry_run"] else "writes to MITx Online"
+        self.stdout.write(f"About to run {len(selected)} step(s) against {target} ({mode}):")
+        for step in selected:
+            self.stdout.write(f"  {step.label}")
+        try:
+            answer = input("Type 'yes' to continue, or 'no' to cancel: ")
+        except EOFError:
+            return False
+        return answer.strip().lower() == "yes"
+
+    # -- running --------------------------------------------------------------------------
+
+    def _run(self, selected: list[Step], options) -> None:
+        dry_run = options["dry_run"]
+        runner = Runner(
+            steps=selected,
+            run_by=self._who(),
+            schema=options["source_schema"],
+            dry_run=dry_run,
+            single_transaction=options["single_transaction"],
+            options={
+                key: options[key]
+                for key in ("num", "all", "dry_run", "single_transaction", "force")
+            },
+            on_sql=self._print_sql if self.verbosity >= 2 else None,
+            on_step_start=self._print_start,
+            on_step_end=self._print_end,
+            on_staged=self._print_staged,
+        )
+        if dry_run:
+            mode = "dry run: one transaction, rolled back at the end"
+        elif options["single_transaction"]:
+            mode = "one transaction for all steps"
+        else:
+            mode = "each step in its own transaction"
+        self.stdout.write(self.style.MIGRATE_HEADING(f"Running {len(selected)} step(s) ({mode}):"))
+        try:
+            runner.run()
+        except StagingFailed as error:
+            raise CommandError(f"{error}; nothing was imported.", returncode=STEP_FAILED) from error
+        except StepFailed as error:
+            self.stdout.write(self.style.ERROR(" FAILED"))
+            kept = (
+                "" if dry_run or options["single_transaction"] else " Earlier steps stay committed."
+            )
+            raise CommandError(
+                f"{error}. Its transaction was rolled back and the run stopped.{kept}",
+                returncode=STEP_FAILED,
+            ) from error
+        self._print_checks(runner)
+        total = sum(result.report.get("inserted", 0) for result in runner.results)
+        verb = "would insert" if dry_run else "inserted"
+        self.stdout.write(
+            self.style.SUCCESS(f"Done: {len(runner.results)} step(s), {total} row(s) {verb}.")
+            + (" Rolled back (dry run)." if dry_run else "")
+        )
+
+    def _print_checks(self, runner: Runner) -> None:
+        if not runner.checks:
+            return
+        self.stdout.write(self.style.MIGRATE_HEADING("Checks:"))
+        for check in runner.checks:
+            style = {"pass": self.style.SUCCESS, "fail": self.style.ERROR}.get(
+                check.status, lambda text: text
+            )
+            mark = report.STATUS_MARK.get(check.status, check.status)
+            self.stdout.write(f"  {style(mark)}  {check.name}: {check.detail}")
+        self.stdout.write(
+            f"Full report: ./manage.py micromasters_import_report --run {runner.batch}"
+        )
+
+    def _who(self) -> str:
+        user = connection.settings_dict.get("USER") or "?"
+        return f"{getpass.getuser()}@{socket.gethostname()} (database role {user})"
+
+    def _print_staged(self, names: list[str], seconds: float) -> None:
+        self.stdout.write(f"  Staged {len(names)} MicroMasters table(s) locally ({seconds:.2f}s)")
+        if self.verbosity >= 2:
+            self.stdout.write(f"    {', '.join(names)}")
+
+    def _print_sql(self, label: str, text: str) -> None:
+        self.stdout.write(self.style.SQL_KEYWORD(f"-- {label}"))
+        self.stdout.write(text)
+
+    def _print_start(self, step: Step) -> None:
+        self.stdout.write(f"  Applying {step.label}...", ending="")
+        self.stdout.flush()
+
+    def _print_end(self, result: StepResult) -> None:
+        report = result.report
+        parts = [f"{report.get('inserted', 0)} inserted"]
+        if report.get("already_present"):
+            parts.append(f"{report['already_present']} already present")
+        skipped = report.get("skipped", {})
+        if skipped:
+            parts.append(f"{sum(skipped.values())} skipped")
+        self.stdout.write(
+            self.style.SUCCESS(" OK") + f" ({', '.join(parts)}; {result.seconds:.2f}s)"
+        )
+        if self.verbosity >= 1:
+            for code, count in skipped.items():
+                self.stdout.write(f"      skipped {count}: {outcomes.describe(code)}")

@@ -1,0 +1,231 @@
+"""Run the selected steps with the transaction discipline an operator can trust.
+
+By default each step commits on its own, so a failure keeps the steps before it and stops
+the run; `single_transaction` puts staging and every step in one transaction, which also
+gives every step the same snapshot of the source; a dry run is a single transaction that is
+always rolled back. Every step gets a ledger row that is committed before the step starts
+and completed after its transaction ends, whatever the outcome.
+"""
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.db import connection, transaction
+from mitol.common.utils.datetime import now_in_utc
+
+from micromasters_import import invariants, outcomes, staging
+from micromasters_import.models import ImportBatch, ImportRun
+from micromasters_import.steps import Step
+
+
+class StepFailed(RuntimeError):
+    """A step raised: its transaction was rolled back and the run stopped."""
+
+    def __init__(self, step: Step, error: Exception):
+        self.step = step
+        self.error = error
+        super().__init__(f"step {step.label} failed: {one_line(error)}")
+
+
+class StagingFailed(RuntimeError):
+    """Copying the source failed (e.g. the mount went away): nothing was imported."""
+
+
+class _Rollback(Exception):
+    """Raised inside the outer atomic block to roll a dry run back on purpose."""
+
+
+def one_line(error: Exception) -> str:
+    """The first line of a database error, which is the part an operator needs."""
+    text = str(error).strip().splitlines()
+    return text[0] if text else error.__class__.__name__
+
+
+@dataclass
+class StepResult:
+    """What one step did, as the command prints it and the ledger keeps it."""
+
+    step: Step
+    ledger: ImportRun
+    report: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    error: str = ""
+
+
+@dataclass
+class Runner:
+    """One invocation of the import: which steps, how, and who asked."""
+
+    steps: list[Step]
+    run_by: str
+    schema: str = staging.SOURCE_SCHEMA
+    dry_run: bool = False
+    single_transaction: bool = False
+    options: dict = field(default_factory=dict)
+    on_sql: Callable[[str, str], None] | None = None
+    on_step_start: Callable[[Step], None] | None = None
+    on_step_end: Callable[[StepResult], None] | None = None
+    on_staged: Callable[[list[str], float], None] | None = None
+    batch: uuid.UUID = field(default_factory=uuid.uuid4)
+    results: list[StepResult] = field(default_factory=list)
+    checks: list[invariants.Check] = field(default_factory=list)
+
+    def run(self) -> list[StepResult]:
+        """Run every step; raises StepFailed after recording the failure in the ledger."""
+        record = ImportBatch.objects.create(
+            batch=self.batch, run_by=self.run_by, options=self.options, dry_run=self.dry_run
+        )
+        ledger = self._open_ledger()
+        staged: list[str] = []
+        try:
+            if self.dry_run or self.single_transaction:
+                self._run_as_one(ledger, staged)
+            else:
+                self._run_one_by_one(ledger, staged)
+        except StagingFailed as error:
+            for row in ledger.values():
+                self._close(row, ImportRun.FAILED, error=str(error))
+            raise
+        finally:
+            with connection.cursor() as cursor:
+                staging.drop(cursor, staged)
+            record.finished_on = now_in_utc()
+            record.invariants = [check.as_dict() for check in self.checks]
+            record.save()
+        return self.results
+
+    def _check(self) -> None:
+        """The post-run invariants, while the staged source still exists."""
+        with connection.cursor() as cursor:
+            self.checks = invariants.run_checks(cursor)
+
+    # -- ledger ---------------------------------------------------------------------------
+
+    def _open_ledger(self) -> dict[str, ImportRun]:
+        """Committed `pending` rows, one per selected step, before anything runs."""
+        rows = {}
+        for step in self.steps:
+            rows[step.num] = ImportRun.objects.create(
+                batch=self.batch,
+                step=step.num,
+                name=step.name,
+                checksum=step.checksum,
+                status=ImportRun.PENDING,
+                run_by=self.run_by,
+                options=self.options,
+            )
+        return rows
+
+    @staticmethod
+    def _close(row: ImportRun, status: str, result: StepResult | None = None, error: str = ""):
+        row.status = status
+        row.finished_on = now_in_utc()
+        if result is not None:
+            row.rows_inserted = result.report.get("inserted", 0)
+            row.seconds = round(result.seconds, 3)
+            row.report = result.report
+        row.error = error
+        row.save()
+
+    # -- execution ------------------------------------------------------------------------
+
+    def _stage(self, staged: list[str]) -> None:
+        names: set[str] = set()
+        for step in self.steps:
+            names |= step.staged_tables
+        if not names:
+            return
+        started = time.monotonic()
+        try:
+            with connection.cursor() as cursor:
+                staged.extend(staging.stage(cursor, names, self.schema))
+        except Exception as error:
+            staged.clear()
+            raise StagingFailed(
+                f"copying the MicroMasters source failed: {one_line(error)}"
+            ) from error
+        if self.on_staged:
+            self.on_staged(staged, time.monotonic() - started)
+
+    def _execute(self, step: Step, row: ImportRun) -> StepResult:
+        if self.on_step_start:
+            self.on_step_start(step)
+        if self.on_sql:
+            self.on_sql(step.label, step.sql)
+        started = time.monotonic()
+        row.started_on = now_in_utc()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT set_config('micromasters_import.source_schema', %s, true)", [self.schema]
+            )
+            cursor.execute(step.sql)
+            rows = cursor.fetchall() if cursor.description else []
+        report = outcomes.summarize(rows) if step.reports_outcomes else {"inserted": 0}
+        result = StepResult(step=step, ledger=row, report=report)
+        result.seconds = time.monotonic() - started
+        return result
+
+    def _run_one_by_one(self, ledger: dict[str, ImportRun], staged: list[str]) -> None:
+        with transaction.atomic():
+            self._stage(staged)
+        for index, step in enumerate(self.steps):
+            row = ledger[step.num]
+            try:
+                with transaction.atomic():
+                    result = self._execute(step, row)
+            except Exception as error:
+                self._fail(step, row, error, later=self.steps[index + 1 :], ledger=ledger)
+            self._close(row, ImportRun.DONE, result)
+            self._finish(result)
+        self._check()
+
+    def _run_as_one(self, ledger: dict[str, ImportRun], staged: list[str]) -> None:
+        done: list[StepResult] = []
+        failure: tuple[Step, Exception] | None = None
+        try:
+            with transaction.atomic():
+                self._stage(staged)
+                for step in self.steps:
+                    try:
+                        with transaction.atomic():
+                            done.append(self._execute(step, ledger[step.num]))
+                    except Exception as error:
+                        failure = (step, error)
+                        raise
+                    if self.on_step_end:
+                        self.on_step_end(done[-1])
+                self._check()
+                if self.dry_run:
+                    raise _Rollback
+        except _Rollback:
+            pass
+        except Exception:
+            if failure is None:
+                raise
+            staged.clear()  # the rollback dropped them with everything else
+        if failure is None and self.dry_run:
+            staged.clear()
+        status = ImportRun.DRY_RUN if self.dry_run else ImportRun.DONE
+        if failure is not None:
+            status = ImportRun.ROLLED_BACK
+        for result in done:
+            self._close(result.ledger, status, result)
+            self.results.append(result)
+        if failure is not None:
+            step, error = failure
+            index = self.steps.index(step)
+            self._fail(step, ledger[step.num], error, later=self.steps[index + 1 :], ledger=ledger)
+
+    def _finish(self, result: StepResult) -> None:
+        self.results.append(result)
+        if self.on_step_end:
+            self.on_step_end(result)
+
+    def _fail(self, step, row, error, later, ledger) -> None:
+        message = one_line(error)
+        self._close(row, ImportRun.FAILED, error=message)
+        for other in later:
+            self._close(ledger[other.num], ImportRun.NOT_RUN, error=f"not run: {step.label} failed")
+        raise StepFailed(step, error) from error

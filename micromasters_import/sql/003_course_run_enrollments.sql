@@ -1,0 +1,49 @@
+-- 003 course run enrollments
+-- Rule: one enrollment per (user, run) from MicroMasters' cached enrollments, only for
+-- learners who passed a proctored exam of that run's course. The MITx Online run is the one
+-- whose courseware_id is the MicroMasters course key. active = data->>'is_active' (true when
+-- the key is absent: MicroMasters deletes the cached row when a learner unenrolls),
+-- enrollment_mode = data->>'mode' ('audit' when missing or null), edx_enrolled = true,
+-- edx_emails_subscription = false, edx_enrollment_retry_count = 0, change_status NULL.
+-- Writes: courses_courserunenrollment
+-- Needs: 002
+WITH candidate AS (
+    SELECT e.id AS ref,
+           l.user_id,
+           cr.id AS run_id,
+           coalesce(e.is_active, true) AS active,
+           coalesce(e.mode, 'audit') AS enrollment_mode,
+           CASE
+               WHEN l.mm_user_id IS NULL THEN 'no_linked_account'
+               WHEN l.user_id IS NULL THEN 'unknown_mitxonline_user'
+               WHEN cr.id IS NULL THEN 'run_not_imported'
+               WHEN NOT EXISTS (SELECT 1 FROM mm_passed_exam x
+                                 WHERE x.user_id = e.user_id AND x.course_id = r.course_id)
+                   THEN 'exam_not_passed'
+               WHEN EXISTS (SELECT 1 FROM courses_courserunenrollment ce
+                             WHERE ce.user_id = l.user_id AND ce.run_id = cr.id)
+                   THEN 'already_present'
+               ELSE 'eligible'
+           END AS outcome
+      FROM mm_cachedenrollment e
+      JOIN mm_courserun r ON r.id = e.course_run_id
+      LEFT JOIN mm_learner l ON l.mm_user_id = e.user_id
+      LEFT JOIN courses_courserun cr ON cr.courseware_id = r.edx_course_key
+),
+inserted AS (
+    INSERT INTO courses_courserunenrollment (
+        created_on, updated_on, user_id, change_status, active, enrollment_mode, run_id,
+        edx_enrolled, edx_emails_subscription, edx_enrollment_retry_count
+    )
+    SELECT now(), now(), user_id, NULL, active, enrollment_mode, run_id,
+           true, false, 0
+      FROM candidate
+     WHERE outcome = 'eligible'
+     ORDER BY ref
+        ON CONFLICT DO NOTHING
+    RETURNING 1
+)
+SELECT outcome, count(*) AS rows, (array_agg(ref ORDER BY ref))[1:10] AS sample
+  FROM candidate GROUP BY outcome
+UNION ALL
+SELECT 'inserted', count(*), NULL FROM inserted;

@@ -1,0 +1,69 @@
+-- 006 order lines
+-- Rule: one MITx Online line per MicroMasters line of an order imported by 005 (found by
+-- reference_number), pointing at the latest reversion_version (highest id) of the run's
+-- active product; quantity = 1; the purchased object is the run. The MicroMasters line
+-- timestamps are kept. Two lines of one order for the same run become one line (the lowest
+-- line id wins; the other is reported as superseded).
+-- Writes: ecommerce_line
+-- Needs: 005
+WITH courserun_type AS (
+    SELECT id FROM django_content_type WHERE app_label = 'courses' AND model = 'courserun'
+),
+product_type AS (
+    SELECT id FROM django_content_type WHERE app_label = 'ecommerce' AND model = 'product'
+),
+line AS (
+    SELECT li.id AS ref, li.*, eo.id AS target_order_id, cr.id AS run_id, p.id AS product_id,
+           (SELECT max(v.id) FROM reversion_version v
+             WHERE v.content_type_id = (SELECT id FROM product_type)
+               AND v.object_id = p.id::text) AS product_version_id
+      FROM mm_line li
+      JOIN mm_order o ON o.id = li.order_id
+      LEFT JOIN ecommerce_order eo ON eo.reference_number = o.reference_number
+      LEFT JOIN courses_courserun cr ON cr.courseware_id = li.course_key
+      LEFT JOIN ecommerce_product p
+             ON p.object_id = cr.id AND p.is_active
+            AND p.content_type_id = (SELECT id FROM courserun_type)
+),
+classified AS (
+    SELECT line.*,
+           CASE
+               WHEN target_order_id IS NULL THEN 'order_not_imported'
+               WHEN run_id IS NULL THEN 'line_run_not_imported'
+               WHEN product_id IS NULL THEN 'line_product_missing'
+               WHEN product_version_id IS NULL THEN 'product_version_missing'
+               WHEN EXISTS (SELECT 1 FROM ecommerce_line el
+                             WHERE el.order_id = target_order_id
+                               AND el.purchased_content_type_id = (SELECT id FROM courserun_type)
+                               AND el.purchased_object_id = run_id) THEN 'already_present'
+               ELSE 'eligible'
+           END AS outcome
+      FROM line
+),
+candidate AS (
+    SELECT classified.*,
+           CASE
+               WHEN outcome = 'eligible'
+                AND row_number() OVER (PARTITION BY outcome, target_order_id, run_id ORDER BY ref) > 1
+               THEN 'superseded'
+               ELSE outcome
+           END AS final_outcome
+      FROM classified
+),
+inserted AS (
+    INSERT INTO ecommerce_line (
+        created_on, updated_on, order_id, product_version_id, quantity,
+        purchased_content_type_id, purchased_object_id
+    )
+    SELECT created_at, modified_at, target_order_id, product_version_id, 1,
+           (SELECT id FROM courserun_type), run_id
+      FROM candidate
+     WHERE final_outcome = 'eligible'
+     ORDER BY ref
+        ON CONFLICT DO NOTHING
+    RETURNING 1
+)
+SELECT final_outcome AS outcome, count(*) AS rows, (array_agg(ref ORDER BY ref))[1:10] AS sample
+  FROM candidate GROUP BY final_outcome
+UNION ALL
+SELECT 'inserted', count(*), NULL FROM inserted;

@@ -1,0 +1,58 @@
+-- 007 transactions
+-- Rule: one MITx Online transaction per MicroMasters receipt of an order imported by 005
+-- (found by reference_number) that has data->>'transaction_id'. The type is `refund` for
+-- refunded and partially_refunded orders, else `payment`; amount = the order's total;
+-- reason = ''; data = the receipt; the receipt's timestamps are kept. This is how MITx
+-- Online's already-imported orders were recorded; it is kept for consistency with them.
+-- Receipts sharing one transaction id become one transaction (the lowest receipt id wins).
+-- Writes: ecommerce_transaction
+-- Needs: 005
+WITH receipt AS (
+    SELECT rc.id AS ref, rc.*, eo.id AS target_order_id, eo.total_price_paid, eo.state
+      FROM mm_receipt rc
+      LEFT JOIN mm_order o ON o.id = rc.order_id
+      LEFT JOIN ecommerce_order eo ON eo.reference_number = o.reference_number
+),
+classified AS (
+    SELECT receipt.*,
+           CASE
+               WHEN order_id IS NULL THEN 'receipt_without_order'
+               WHEN target_order_id IS NULL THEN 'order_not_imported'
+               WHEN transaction_id IS NULL OR transaction_id = '' THEN 'receipt_without_transaction_id'
+               WHEN EXISTS (SELECT 1 FROM ecommerce_transaction t
+                             WHERE t.transaction_id = receipt.transaction_id)
+               THEN CASE WHEN EXISTS (SELECT 1 FROM ecommerce_transaction t
+                                       WHERE t.transaction_id = receipt.transaction_id
+                                         AND t.order_id = receipt.target_order_id)
+                         THEN 'already_present' ELSE 'conflict' END
+               ELSE 'eligible'
+           END AS outcome
+      FROM receipt
+),
+candidate AS (
+    SELECT classified.*,
+           CASE
+               WHEN outcome = 'eligible'
+                AND row_number() OVER (PARTITION BY outcome, transaction_id ORDER BY ref) > 1
+               THEN 'superseded'
+               ELSE outcome
+           END AS final_outcome
+      FROM classified
+),
+inserted AS (
+    INSERT INTO ecommerce_transaction (
+        created_on, updated_on, transaction_id, order_id, amount, data, transaction_type, reason
+    )
+    SELECT created_at, modified_at, transaction_id, target_order_id, total_price_paid, data,
+           CASE WHEN state IN ('refunded', 'partially_refunded') THEN 'refund' ELSE 'payment' END,
+           ''
+      FROM candidate
+     WHERE final_outcome = 'eligible'
+     ORDER BY ref
+        ON CONFLICT DO NOTHING
+    RETURNING 1
+)
+SELECT final_outcome AS outcome, count(*) AS rows, (array_agg(ref ORDER BY ref))[1:10] AS sample
+  FROM candidate GROUP BY final_outcome
+UNION ALL
+SELECT 'inserted', count(*), NULL FROM inserted;

@@ -1,0 +1,67 @@
+-- 008 combined final grades
+-- Rule: for courses that have exam runs, the best `complete` and passed final grade per
+-- (user, run) is combined with the best passed exam score per (user, course):
+-- combined = run_grade * 100 * 0.4 + exam_score * 0.6, computed in numeric;
+-- grade = round(combined / 100, 3); letter A if combined >= 82.5, B >= 65, C >= 55,
+-- D >= 50, else F; passed = true (also for an F: both parts were passed);
+-- set_by_admin = false; timestamps from the chosen final grade. Final grades with a NULL
+-- grade are ignored (staging keeps only complete, passed, non-NULL grades). The MITx Online
+-- run is the one whose courseware_id is the MicroMasters course key.
+-- Writes: courses_courserungrade
+-- Needs: 002
+WITH best_exam AS (
+    SELECT user_id, course_id, max(score::numeric) AS score
+      FROM mm_passed_exam
+     GROUP BY user_id, course_id
+),
+final_grade AS (
+    SELECT DISTINCT ON (fg.user_id, fg.course_run_id)
+           fg.id AS ref, fg.*, r.course_id AS mm_course_id, r.edx_course_key
+      FROM mm_finalgrade fg
+      JOIN mm_courserun r ON r.id = fg.course_run_id
+     ORDER BY fg.user_id, fg.course_run_id, fg.grade DESC, fg.id
+),
+candidate AS (
+    SELECT fg.ref, fg.created_on, fg.updated_on, l.user_id, cr.id AS course_run_id,
+           fg.grade::numeric * 100 * 0.4 + x.score * 0.6 AS combined,
+           CASE
+               WHEN l.mm_user_id IS NULL THEN 'no_linked_account'
+               WHEN l.user_id IS NULL THEN 'unknown_mitxonline_user'
+               WHEN NOT EXISTS (SELECT 1 FROM mm_exam_course ec WHERE ec.course_id = fg.mm_course_id)
+                   THEN 'course_has_no_exam'
+               WHEN cr.id IS NULL THEN 'run_not_imported'
+               WHEN x.score IS NULL THEN 'exam_not_passed'
+               WHEN EXISTS (SELECT 1 FROM courses_courserungrade g
+                             WHERE g.user_id = l.user_id AND g.course_run_id = cr.id)
+                   THEN 'already_present'
+               ELSE 'eligible'
+           END AS outcome
+      FROM final_grade fg
+      LEFT JOIN mm_learner l ON l.mm_user_id = fg.user_id
+      LEFT JOIN courses_courserun cr ON cr.courseware_id = fg.edx_course_key
+      LEFT JOIN best_exam x ON x.user_id = fg.user_id AND x.course_id = fg.mm_course_id
+),
+inserted AS (
+    INSERT INTO courses_courserungrade (
+        created_on, updated_on, user_id, course_run_id, grade, letter_grade, passed,
+        set_by_admin
+    )
+    SELECT created_on, updated_on, user_id, course_run_id, round(combined / 100, 3),
+           CASE
+               WHEN combined >= 82.5 THEN 'A'
+               WHEN combined >= 65 THEN 'B'
+               WHEN combined >= 55 THEN 'C'
+               WHEN combined >= 50 THEN 'D'
+               ELSE 'F'
+           END,
+           true, false
+      FROM candidate
+     WHERE outcome = 'eligible'
+     ORDER BY ref
+        ON CONFLICT DO NOTHING
+    RETURNING 1
+)
+SELECT outcome, count(*) AS rows, (array_agg(ref ORDER BY ref))[1:10] AS sample
+  FROM candidate GROUP BY outcome
+UNION ALL
+SELECT 'inserted', count(*), NULL FROM inserted;

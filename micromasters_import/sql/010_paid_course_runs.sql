@@ -1,0 +1,58 @@
+-- 010 paid course runs
+-- Rule: one PaidCourseRun per (user, run, order) for every MITx Online order in state
+-- `fulfilled` whose reference_number belongs to a MicroMasters order, for each run it has a
+-- line for. The candidates are the MicroMasters lines, so that a line whose order or line
+-- did not come over is reported here too. Timestamps are the order's.
+-- Writes: courses_paidcourserun
+-- Needs: 005, 006
+WITH courserun_type AS (
+    SELECT id FROM django_content_type WHERE app_label = 'courses' AND model = 'courserun'
+),
+line AS (
+    SELECT li.id AS ref, eo.id AS target_order_id, eo.state, eo.purchaser_id,
+           eo.created_on, eo.updated_on, cr.id AS run_id,
+           EXISTS (SELECT 1 FROM ecommerce_line el
+                    WHERE el.order_id = eo.id
+                      AND el.purchased_content_type_id = (SELECT id FROM courserun_type)
+                      AND el.purchased_object_id = cr.id) AS has_line
+      FROM mm_line li
+      JOIN mm_order o ON o.id = li.order_id
+      LEFT JOIN ecommerce_order eo ON eo.reference_number = o.reference_number
+      LEFT JOIN courses_courserun cr ON cr.courseware_id = li.course_key
+),
+classified AS (
+    SELECT line.*,
+           CASE
+               WHEN target_order_id IS NULL THEN 'order_not_imported'
+               WHEN state <> 'fulfilled' THEN 'order_not_fulfilled'
+               WHEN run_id IS NULL OR NOT has_line THEN 'line_not_imported'
+               WHEN EXISTS (SELECT 1 FROM courses_paidcourserun pr
+                             WHERE pr.user_id = purchaser_id AND pr.course_run_id = run_id
+                               AND pr.order_id = target_order_id) THEN 'already_present'
+               ELSE 'eligible'
+           END AS outcome
+      FROM line
+),
+candidate AS (
+    SELECT classified.*,
+           CASE
+               WHEN outcome = 'eligible'
+                AND row_number() OVER (PARTITION BY outcome, target_order_id, run_id ORDER BY ref) > 1
+               THEN 'superseded'
+               ELSE outcome
+           END AS final_outcome
+      FROM classified
+),
+inserted AS (
+    INSERT INTO courses_paidcourserun (created_on, updated_on, user_id, course_run_id, order_id)
+    SELECT created_on, updated_on, purchaser_id, run_id, target_order_id
+      FROM candidate
+     WHERE final_outcome = 'eligible'
+     ORDER BY ref
+        ON CONFLICT DO NOTHING
+    RETURNING 1
+)
+SELECT final_outcome AS outcome, count(*) AS rows, (array_agg(ref ORDER BY ref))[1:10] AS sample
+  FROM candidate GROUP BY final_outcome
+UNION ALL
+SELECT 'inserted', count(*), NULL FROM inserted;

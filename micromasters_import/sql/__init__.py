@@ -1,0 +1,1 @@
+"""The numbered SQL steps (NNN_name.sql) and their tests."""

@@ -1,0 +1,110 @@
+"""Fixtures for the step tests: run steps through the real command, and build mapped worlds.
+
+Every test goes through `import_micromasters_data` itself (staging, preflight, ledger), so a
+test of a step's rule also proves the command runs it the way an operator would.
+"""
+
+from io import StringIO
+from types import SimpleNamespace
+
+import pytest
+from django.core.management import call_command
+
+from courses.factories import CourseFactory, CourseRunFactory, ProgramFactory, RevisionFactory
+from micromasters_import.models import (
+    CourseCertificateRevisionId,
+    CourseId,
+    ImportRun,
+    ProgramId,
+)
+from micromasters_import.source import factories as mm_factories
+from users.factories import UserFactory
+
+
+@pytest.fixture
+def run_steps(mm):
+    """Run steps like an operator (`--noinput`, `--force` unless told) and return their reports.
+
+    Returns {step number: report dict} for the steps of this invocation, read back from the
+    ledger, so a test asserts what the operator would see.
+    """
+
+    def run(*nums, force=True, **options):
+        out = StringIO()
+        call_command(
+            "import_micromasters_data",
+            num=list(nums),
+            interactive=False,
+            force=force,
+            stdout=out,
+            stderr=StringIO(),
+            **options,
+        )
+        batch = ImportRun.objects.order_by("-id").values_list("batch", flat=True).first()
+        reports = {run.step: run.report for run in ImportRun.objects.filter(batch=batch)}
+        reports["output"] = out.getvalue()
+        return reports
+
+    return run
+
+
+@pytest.fixture
+def learner(mm):
+    """A MicroMasters learner linked (provider mitxonline) to a MITx Online user of that name."""
+
+    def make(username=None, **mm_fields):
+        mm_user = mm_factories.linked_learner(username, **mm_fields)
+        user = UserFactory(username=mm_user.social.uid)
+        return SimpleNamespace(mm=mm_user, user=user)
+
+    return make
+
+
+@pytest.fixture
+def mapped_course(mm):
+    """A MicroMasters course mapped to a MITx Online course (CourseId and revision mapping)."""
+
+    def make(revision=True, **mm_fields):
+        mm_course = mm_factories.MMCourseFactory(**mm_fields)
+        course = CourseFactory(readable_id=f"course-v1:MITxT+{mm_course.course_number}")
+        CourseId.objects.create(micromasters_id=mm_course.id, course=course)
+        mapping = None
+        if revision:
+            mapping = CourseCertificateRevisionId.objects.create(
+                course=course, certificate_page_revision=RevisionFactory()
+            )
+        return SimpleNamespace(mm=mm_course, course=course, revision=mapping)
+
+    return make
+
+
+@pytest.fixture
+def mapped_program(mm):
+    """A MicroMasters program mapped to a MITx Online program with a certificate revision."""
+
+    def make(**mm_fields):
+        mm_program = mm_factories.MMProgramFactory(**mm_fields)
+        program = ProgramFactory()
+        mapping = ProgramId.objects.create(
+            micromasters_id=mm_program.id,
+            program=program,
+            program_certificate_revision=RevisionFactory(),
+        )
+        return SimpleNamespace(mm=mm_program, program=program, mapping=mapping)
+
+    return make
+
+
+@pytest.fixture
+def imported_run(mm):
+    """A MITx Online run standing for a MicroMasters run (same course key), as 002 makes it."""
+
+    def make(mm_run, course, **fields):
+        return CourseRunFactory(
+            course=course,
+            courseware_id=mm_run.edx_course_key,
+            run_tag=mm_run.edx_course_key.rsplit("+", 1)[-1],
+            **fields,
+        )
+
+    return make

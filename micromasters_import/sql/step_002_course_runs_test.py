@@ -1,0 +1,149 @@
+"""Step 002: MicroMasters runs become MITx Online runs, under the rules of 002_course_runs.sql."""
+
+from datetime import timedelta
+
+import pytest
+
+from courses.factories import CourseRunFactory
+from courses.models import CourseRun
+from micromasters_import.source.factories import MMCourseRunFactory
+
+
+def test_imports_an_edxorg_run_of_a_mapped_course_with_every_value(run_steps, mapped_course):
+    mapped = mapped_course()
+    mm_run = MMCourseRunFactory(
+        course=mapped.mm,
+        title="Microeconomics - Fall 2019",
+        edx_course_key="course-v1:MITx+14.100x+3T2019",
+        enrollment_url="https://courses.edx.org/enroll",
+    )
+
+    reports = run_steps("002")
+
+    run = CourseRun.all_objects.get(courseware_id="course-v1:MITx+14.100x+3T2019")
+    assert run.course == mapped.course
+    assert run.title == "Microeconomics - Fall 2019"
+    assert run.run_tag == "3T2019"
+    assert run.start_date == mm_run.start_date
+    assert run.end_date == mm_run.end_date
+    assert run.enrollment_start == mm_run.enrollment_start
+    assert run.enrollment_end == mm_run.enrollment_end
+    assert run.upgrade_deadline == mm_run.upgrade_deadline
+    assert run.expiration_date == mm_run.end_date + timedelta(days=1)
+    assert run.certificate_available_date is None
+    assert (run.live, run.is_self_paced, run.is_source_run) == (True, False, False)
+    assert run.has_courseware_url is True
+    assert (run.language, run.is_primary_language) == ("en", False)
+    assert (run.variant_length, run.variant_industry) == ("", "")
+    assert run.b2b_contract_id is None
+    assert reports["002"]["inserted"] == 1
+    assert reports["002"]["candidates"] == 1
+
+
+def test_run_tag_of_a_legacy_slash_key_and_no_url(run_steps, mapped_course):
+    mapped = mapped_course()
+    MMCourseRunFactory(course=mapped.mm, edx_course_key="MITx/14.73x_1/1T2016", enrollment_url=None)
+
+    run_steps("002")
+
+    run = CourseRun.all_objects.get(courseware_id="MITx/14.73x_1/1T2016")
+    assert run.run_tag == "1T2016"
+    assert run.has_courseware_url is False
+
+
+def test_skips_runs_that_must_not_come_over_and_says_why(run_steps, mapped_course, mm):
+    mapped = mapped_course()
+    MMCourseRunFactory(course=mapped.mm, is_discontinued=True)
+    MMCourseRunFactory(course=mapped.mm, courseware_backend="mitxonline")
+    MMCourseRunFactory(course=mapped.mm, edx_course_key=None)
+    MMCourseRunFactory()  # its course is not mapped
+
+    reports = run_steps("002")
+
+    assert CourseRun.all_objects.count() == 0
+    report = reports["002"]
+    assert report["inserted"] == 0
+    assert report["candidates"] == 4
+    assert report["skipped"] == {
+        "course_not_mapped": 1,
+        "run_discontinued": 1,
+        "run_not_on_edxorg": 1,
+        "run_without_course_key": 1,
+    }
+
+
+def test_a_run_already_in_mitx_online_is_left_alone(run_steps, mapped_course):
+    mapped = mapped_course()
+    mm_run = MMCourseRunFactory(course=mapped.mm)
+    existing = CourseRunFactory(
+        course=mapped.course, courseware_id=mm_run.edx_course_key, title="Kept as it is"
+    )
+
+    reports = run_steps("002")
+
+    assert list(CourseRun.all_objects.values_list("id", "title")) == [
+        (existing.id, "Kept as it is")
+    ]
+    assert reports["002"]["already_present"] == 1
+    assert reports["002"]["inserted"] == 0
+
+
+def test_a_run_colliding_with_an_existing_run_of_the_same_course_and_tag_is_a_conflict(
+    run_steps, mapped_course
+):
+    mapped = mapped_course()
+    MMCourseRunFactory(course=mapped.mm, edx_course_key="course-v1:MITx+14.100x+3T2019")
+    CourseRunFactory(
+        course=mapped.course,
+        courseware_id="course-v1:MITxT+14.100x+3T2019",
+        run_tag="3T2019",
+        language="en",
+    )
+
+    reports = run_steps("002")
+
+    assert not CourseRun.all_objects.filter(courseware_id="course-v1:MITx+14.100x+3T2019").exists()
+    assert reports["002"]["skipped"] == {"conflict": 1}
+
+
+def test_new_runs_colliding_with_each_other_keep_the_lowest_micromasters_id(
+    run_steps, mapped_course
+):
+    mapped = mapped_course()
+    first = MMCourseRunFactory(course=mapped.mm, edx_course_key="course-v1:MITx+14.100x+3T2019")
+    MMCourseRunFactory(course=mapped.mm, edx_course_key="MITx/14.100x/3T2019")
+
+    reports = run_steps("002")
+
+    assert list(CourseRun.all_objects.values_list("courseware_id", flat=True)) == [
+        first.edx_course_key
+    ]
+    assert reports["002"]["inserted"] == 1
+    assert reports["002"]["skipped"] == {"conflict": 1}
+    assert reports["002"]["samples"]["conflict"] == [first.id + 1]
+
+
+def test_a_second_run_inserts_nothing(run_steps, mapped_course):
+    mapped = mapped_course()
+    MMCourseRunFactory.create_batch(3, course=mapped.mm)
+
+    first = run_steps("002")
+    second = run_steps("002")
+
+    assert first["002"]["inserted"] == 3
+    assert second["002"]["inserted"] == 0
+    assert second["002"]["already_present"] == 3
+    assert CourseRun.all_objects.count() == 3
+
+
+@pytest.mark.parametrize("tag_course", [True, False])
+def test_runs_of_different_courses_may_share_a_run_tag(run_steps, mapped_course, tag_course):
+    one, two = mapped_course(), mapped_course()
+    MMCourseRunFactory(course=one.mm, edx_course_key="course-v1:MITx+A+1T2020")
+    MMCourseRunFactory(
+        course=two.mm if tag_course else one.mm, edx_course_key="course-v1:MITx+B+1T2020"
+    )
+
+    reports = run_steps("002")
+
+    assert reports["002"]["inserted"] == (2 if tag_course else 1)

@@ -1,0 +1,119 @@
+"""Step 005: one MITx Online order per MicroMasters order whose every line can be sold."""
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from ecommerce.models import Order, Product
+from micromasters_import.source.factories import (
+    MMLineFactory,
+    MMOrderFactory,
+    MMUserFactory,
+)
+
+from .order_support import sellable_run
+
+
+def _when(day):
+    return datetime(2019, 9, day, 10, 0, tzinfo=UTC)
+
+
+def test_a_two_line_order_becomes_one_order_with_every_value(
+    run_steps, learner, mapped_course, imported_run
+):
+    mapped = mapped_course()
+    first, second = sellable_run(mapped, imported_run), sellable_run(mapped, imported_run)
+    buyer = learner()
+    order = MMOrderFactory(
+        user=buyer.mm,
+        status="partially_refunded",
+        total_price_paid=Decimal("500.00"),
+        reference_number="MM-prod-10452",
+        created_at=_when(1),
+        modified_at=_when(2),
+    )
+    MMLineFactory(order=order, course_run=first.mm)
+    MMLineFactory(order=order, course_run=second.mm)
+
+    reports = run_steps("005")
+
+    imported = Order.objects.get()
+    assert imported.reference_number == "MM-prod-10452"
+    assert imported.purchaser == buyer.user
+    assert imported.state == "partially_refunded"
+    assert imported.total_price_paid == Decimal("500.00")
+    assert imported.gateway_type == "CyberSource"
+    assert (imported.created_on, imported.updated_on) == (_when(1), _when(2))
+    assert reports["005"]["inserted"] == 1
+    assert reports["005"]["candidates"] == 1
+
+
+def test_imports_fulfilled_refunded_and_partially_refunded_only(
+    run_steps, learner, mapped_course, imported_run
+):
+    sellable = sellable_run(mapped_course(), imported_run)
+    buyer = learner()
+    for status in ["fulfilled", "refunded", "partially_refunded", "created", "failed"]:
+        MMLineFactory(order=MMOrderFactory(user=buyer.mm, status=status), course_run=sellable.mm)
+
+    reports = run_steps("005")
+
+    assert sorted(Order.objects.values_list("state", flat=True)) == [
+        "fulfilled",
+        "partially_refunded",
+        "refunded",
+    ]
+    assert reports["005"]["skipped"] == {"order_status_not_imported": 2}
+
+
+def test_an_order_with_one_unsellable_line_is_skipped_whole(
+    run_steps, learner, mapped_course, imported_run, mm
+):
+    mapped = mapped_course()
+    good = sellable_run(mapped, imported_run)
+    no_product = sellable_run(mapped, imported_run, product=False)
+    inactive = sellable_run(mapped, imported_run)
+    Product.objects.filter(pk=inactive.product.pk).update(is_active=False)
+    buyer = learner()
+    for bad_line in [
+        {"course_run": no_product.mm},
+        {"course_run": inactive.mm},
+        {"course_key": "course-v1:MITx+NOT+A_RUN"},
+    ]:
+        order = MMOrderFactory(user=buyer.mm)
+        MMLineFactory(order=order, course_run=good.mm)
+        MMLineFactory(order=order, **bad_line)
+    MMOrderFactory(user=buyer.mm)  # no lines at all
+    MMLineFactory(order=MMOrderFactory(user=buyer.mm, reference_number=None), course_run=good.mm)
+    MMLineFactory(order=MMOrderFactory(user=MMUserFactory()), course_run=good.mm)
+
+    reports = run_steps("005")
+
+    assert Order.objects.count() == 0
+    assert reports["005"]["candidates"] == 6
+    assert reports["005"]["skipped"] == {
+        "line_product_missing": 2,
+        "line_run_not_imported": 1,
+        "no_linked_account": 1,
+        "order_without_lines": 1,
+        "order_without_reference_number": 1,
+    }
+
+
+def test_an_order_already_in_mitx_online_and_a_second_run_insert_nothing(
+    run_steps, learner, mapped_course, imported_run
+):
+    sellable = sellable_run(mapped_course(), imported_run)
+    buyer = learner()
+    orders = [MMOrderFactory(user=buyer.mm) for _ in range(2)]
+    for order in orders:
+        MMLineFactory(order=order, course_run=sellable.mm)
+
+    first = run_steps("005")
+    second = run_steps("005")
+
+    assert first["005"]["inserted"] == 2
+    assert second["005"]["inserted"] == 0
+    assert second["005"]["already_present"] == 2
+    assert sorted(Order.objects.values_list("reference_number", flat=True)) == sorted(
+        order.reference_number for order in orders
+    )

@@ -1,0 +1,367 @@
+"""Pull the MicroMasters rows the steps need into local temporary tables, once per run.
+
+Joining foreign tables straight from the numbered steps is hundreds of times slower than the
+same SQL on local tables: the planner has no estimates for foreign tables and re-scans remote
+tables once per outer row (see `fdw_performance.md`). So every source table is read through
+the mount exactly once, with only the columns (and, where a rule allows, the rows) the steps
+use, into a session-local `mm_*` table with indexes and fresh statistics. The numbered steps
+then join only local tables, on integers.
+
+Temporary tables live as long as the database session and are private to it, so the staged
+copy survives the per-step transactions of one run, is invisible to anyone else, and needs no
+privilege beyond TEMP. Staging inside the run's first transaction also gives every step the
+same consistent snapshot of the source.
+"""
+
+import re
+from dataclasses import dataclass
+
+from psycopg import sql
+
+SOURCE_SCHEMA = "micromasters"
+STAGED_NAME = re.compile(r"\bmm_[a-z_]+\b")
+
+
+@dataclass(frozen=True)
+class StagedTable:
+    """One local copy of (part of) one MicroMasters table."""
+
+    name: str
+    source: str
+    columns: dict[str, str]
+    where: str | None = None
+    indexes: tuple[str, ...] = ()
+    user_column: str | None = "user_id"
+    parent: tuple[str, str] | None = None  # (column, staged table) it belongs to, e.g. lines
+
+    def source_columns(self) -> set[str]:
+        """The source columns this copy reads, so preflight can check they exist."""
+        text = " ".join([*self.columns.values(), self.where or ""])
+        words = set(re.findall(r"\b[a-z_]+\b", text))
+        return words & KNOWN_SOURCE_COLUMNS.get(self.source, set())
+
+
+# The columns of the source tables that staging may read; preflight checks each one exists.
+KNOWN_SOURCE_COLUMNS = {
+    "social_auth_usersocialauth": {"id", "provider", "uid", "user_id"},
+    "auth_user": {"id", "username"},
+    "courses_program": {"id", "title"},
+    "courses_course": {"id", "title", "program_id", "course_number"},
+    "courses_courserun": {
+        "id",
+        "title",
+        "edx_course_key",
+        "enrollment_start",
+        "start_date",
+        "enrollment_url",
+        "course_id",
+        "end_date",
+        "enrollment_end",
+        "upgrade_deadline",
+        "courseware_backend",
+        "is_discontinued",
+    },
+    "exams_examrun": {"course_id"},
+    "dashboard_cachedenrollment": {"id", "data", "course_run_id", "user_id"},
+    "dashboard_programenrollment": {"id", "program_id", "user_id"},
+    "grades_finalgrade": {
+        "id",
+        "created_on",
+        "updated_on",
+        "grade",
+        "passed",
+        "status",
+        "course_run_id",
+        "user_id",
+    },
+    "grades_proctoredexamgrade": {"id", "score", "passed", "course_id", "user_id"},
+    "grades_micromasterscoursecertificate": {
+        "id",
+        "created_on",
+        "updated_on",
+        "hash",
+        "course_id",
+        "user_id",
+    },
+    "grades_micromastersprogramcertificate": {
+        "id",
+        "created_on",
+        "updated_on",
+        "hash",
+        "program_id",
+        "user_id",
+    },
+    "financialaid_tierprogram": {"id", "current", "program_id", "tier_id"},
+    "financialaid_financialaid": {
+        "id",
+        "status",
+        "income_usd",
+        "original_income",
+        "original_currency",
+        "country_of_income",
+        "date_exchange_rate",
+        "user_id",
+        "tier_program_id",
+        "created_on",
+        "updated_on",
+        "date_documents_sent",
+        "justification",
+        "country_of_residence",
+    },
+    "ecommerce_order": {
+        "id",
+        "status",
+        "created_at",
+        "modified_at",
+        "total_price_paid",
+        "user_id",
+        "reference_number",
+    },
+    "ecommerce_line": {"id", "course_key", "created_at", "modified_at", "order_id"},
+    "ecommerce_receipt": {"id", "data", "created_at", "modified_at", "order_id"},
+}
+
+
+def _same(*names: str) -> dict[str, str]:
+    return {name: name for name in names}
+
+
+HASH_AS_UUID = "CASE WHEN hash ~ '^[0-9a-fA-F]{32}$' THEN hash::uuid END"
+
+STAGED_TABLES = {
+    table.name: table
+    for table in [
+        StagedTable(
+            "mm_mitxonline_uid",
+            "social_auth_usersocialauth",
+            _same("id", "user_id", "uid"),
+            where="provider = 'mitxonline'",
+        ),
+        StagedTable(
+            "mm_courserun",
+            "courses_courserun",
+            _same(
+                "id",
+                "course_id",
+                "title",
+                "edx_course_key",
+                "enrollment_url",
+                "start_date",
+                "end_date",
+                "enrollment_start",
+                "enrollment_end",
+                "upgrade_deadline",
+                "courseware_backend",
+                "is_discontinued",
+            ),
+            indexes=("id", "edx_course_key"),
+            user_column=None,
+        ),
+        StagedTable(
+            "mm_exam_course",
+            "exams_examrun",
+            {"course_id": "course_id"},
+            indexes=("course_id",),
+            user_column=None,
+        ),
+        StagedTable(
+            "mm_cachedenrollment",
+            "dashboard_cachedenrollment",
+            {
+                "id": "id",
+                "user_id": "user_id",
+                "course_run_id": "course_run_id",
+                "is_active": "(data ->> 'is_active')::boolean",
+                "mode": "data ->> 'mode'",
+            },
+            indexes=("course_run_id, user_id",),
+        ),
+        StagedTable(
+            "mm_programenrollment",
+            "dashboard_programenrollment",
+            _same("id", "user_id", "program_id"),
+        ),
+        StagedTable(
+            "mm_finalgrade",
+            "grades_finalgrade",
+            _same("id", "user_id", "course_run_id", "grade", "created_on", "updated_on"),
+            where="status = 'complete' AND passed AND grade IS NOT NULL",
+            indexes=("user_id, course_run_id",),
+        ),
+        StagedTable(
+            "mm_passed_exam",
+            "grades_proctoredexamgrade",
+            _same("id", "user_id", "course_id", "score"),
+            where="passed",
+            indexes=("user_id, course_id",),
+        ),
+        StagedTable(
+            "mm_coursecert",
+            "grades_micromasterscoursecertificate",
+            {
+                **_same("id", "user_id", "course_id", "hash", "created_on", "updated_on"),
+                "uuid": HASH_AS_UUID,
+            },
+            indexes=("uuid",),
+        ),
+        StagedTable(
+            "mm_programcert",
+            "grades_micromastersprogramcertificate",
+            {
+                **_same("id", "user_id", "program_id", "hash", "created_on", "updated_on"),
+                "uuid": HASH_AS_UUID,
+            },
+        ),
+        StagedTable(
+            "mm_tierprogram",
+            "financialaid_tierprogram",
+            _same("id", "program_id", "current"),
+            indexes=("id",),
+            user_column=None,
+        ),
+        StagedTable(
+            "mm_financialaid",
+            "financialaid_financialaid",
+            _same(*sorted(KNOWN_SOURCE_COLUMNS["financialaid_financialaid"])),
+        ),
+        StagedTable(
+            "mm_order",
+            "ecommerce_order",
+            _same(*sorted(KNOWN_SOURCE_COLUMNS["ecommerce_order"])),
+            indexes=("id", "reference_number"),
+        ),
+        StagedTable(
+            "mm_line",
+            "ecommerce_line",
+            _same("id", "order_id", "course_key", "created_at", "modified_at"),
+            indexes=("order_id",),
+            user_column=None,
+            parent=("order_id", "mm_order"),
+        ),
+        StagedTable(
+            "mm_receipt",
+            "ecommerce_receipt",
+            {
+                **_same("id", "order_id", "data", "created_at", "modified_at"),
+                "transaction_id": "data ->> 'transaction_id'",
+            },
+            indexes=("order_id",),
+            user_column=None,
+            parent=("order_id", "mm_order"),
+        ),
+    ]
+}
+
+# Built locally from a staged copy and MITx Online's own tables, once per run.
+LEARNER_SQL = """
+CREATE TEMP TABLE mm_learner AS
+SELECT DISTINCT ON (s.user_id)
+       s.user_id AS mm_user_id, s.uid, u.id AS user_id
+  FROM mm_mitxonline_uid s
+  LEFT JOIN users_user u ON u.username = s.uid
+ ORDER BY s.user_id, (u.id IS NULL), s.id;
+CREATE UNIQUE INDEX ON mm_learner (mm_user_id);
+ANALYZE mm_learner;
+"""
+DERIVED_TABLES = {"mm_learner": (LEARNER_SQL, ("mm_mitxonline_uid",))}
+
+
+def referenced_tables(text: str) -> set[str]:
+    """The staged tables a step's SQL reads (its `mm_*` names)."""
+    return set(STAGED_NAME.findall(text)) & (set(STAGED_TABLES) | set(DERIVED_TABLES))
+
+
+def closure(names: set[str]) -> list[str]:
+    """The staged tables to build, in order, including what derived tables are built from."""
+    wanted = set(names)
+    for name in names:
+        if name in DERIVED_TABLES:
+            wanted.update(DERIVED_TABLES[name][1])
+        if name in STAGED_TABLES and STAGED_TABLES[name].parent:
+            wanted.add(STAGED_TABLES[name].parent[1])
+    copies = sorted(
+        (name for name in wanted if name in STAGED_TABLES),
+        key=lambda name: (STAGED_TABLES[name].parent is not None, name),
+    )
+    derived = sorted(name for name in wanted if name in DERIVED_TABLES)
+    return copies + derived
+
+
+def source_tables(names: set[str]) -> dict[str, set[str]]:
+    """The MicroMasters tables (and their columns) that staging these tables reads."""
+    needed: dict[str, set[str]] = {}
+    for name in closure(names):
+        if name in STAGED_TABLES:
+            table = STAGED_TABLES[name]
+            needed.setdefault(table.source, set()).update(table.source_columns())
+    return needed
+
+
+def copy_statements(
+    table: StagedTable,
+    schema: str = SOURCE_SCHEMA,
+    mm_user_ids: list[int] | None = None,
+    parent_ids: list[int] | None = None,
+) -> list[tuple[sql.Composable, list]]:
+    """The statements that build one staged copy; `mm_user_ids` narrows it to some learners.
+
+    When narrowed, a table without a user column but with a parent (order lines, receipts)
+    keeps only the rows of the parent rows already staged (`parent_ids`).
+    """
+    select_list = sql.SQL(", ").join(
+        sql.SQL("{} AS {}").format(sql.SQL(expr), sql.Identifier(col))
+        for col, expr in table.columns.items()
+    )
+    conditions = [sql.SQL(table.where)] if table.where else []
+    params: list = []
+    if mm_user_ids is not None and table.user_column:
+        conditions.append(sql.SQL("{} = ANY(%s)").format(sql.Identifier(table.user_column)))
+        params.append(list(mm_user_ids))
+    elif parent_ids is not None and table.parent:
+        conditions.append(sql.SQL("{} = ANY(%s)").format(sql.Identifier(table.parent[0])))
+        params.append(list(parent_ids))
+    where = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conditions) if conditions else sql.SQL("")
+    name = sql.Identifier(table.name)
+    statements = [
+        (sql.SQL("DROP TABLE IF EXISTS pg_temp.{}").format(name), []),
+        (
+            sql.SQL("CREATE TEMP TABLE {} AS SELECT {} FROM {}.{}{}").format(
+                name, select_list, sql.Identifier(schema), sql.Identifier(table.source), where
+            ),
+            params,
+        ),
+    ]
+    statements += [
+        (sql.SQL("CREATE INDEX ON {} ({})").format(name, sql.SQL(columns)), [])
+        for columns in table.indexes
+    ]
+    statements.append((sql.SQL("ANALYZE {}").format(name), []))
+    return statements
+
+
+def stage(
+    cursor, names: set[str], schema: str = SOURCE_SCHEMA, mm_user_ids: list[int] | None = None
+) -> list[str]:
+    """Build the staged tables the given steps read; returns their names in build order."""
+    built = closure(names)
+    for name in built:
+        if name in STAGED_TABLES:
+            table = STAGED_TABLES[name]
+            parent_ids = None
+            if mm_user_ids is not None and table.parent:
+                cursor.execute(
+                    sql.SQL("SELECT array_agg(id) FROM {}").format(sql.Identifier(table.parent[1]))
+                )
+                parent_ids = cursor.fetchone()[0] or []
+            for statement, params in copy_statements(table, schema, mm_user_ids, parent_ids):
+                cursor.execute(statement, params or None)
+        else:
+            cursor.execute("DROP TABLE IF EXISTS pg_temp.%s" % name)  # noqa: UP031
+            cursor.execute(DERIVED_TABLES[name][0])
+    return built
+
+
+def drop(cursor, names: list[str]) -> None:
+    """Drop staged tables, so a long-lived session does not keep stale source copies."""
+    for name in names:
+        cursor.execute(sql.SQL("DROP TABLE IF EXISTS pg_temp.{}").format(sql.Identifier(name)))
