@@ -1,0 +1,1 @@
+"""The benchmark of the whole migration (run.py) and its helpers."""
