@@ -12,7 +12,8 @@ def test_a_query_through_the_proxy_returns_what_the_server_says(db):
     settings = connection.settings_dict
     port = int(settings["PORT"] or 5432)
     with LatencyProxy(settings["HOST"] or "127.0.0.1", port, delay_ms=5) as proxy:
-        assert proxy.port and proxy.port != port
+        assert proxy.port
+        assert proxy.port != port
         with psycopg.connect(
             host="127.0.0.1",
             port=proxy.port,

@@ -145,7 +145,7 @@ def build(admin: str, users: int, seed: int, prefix: str) -> tuple[str, str]:
     recreate_database(admin, template_db)
     template_url = with_database(admin, template_db)
     manage(template_url, "migrate", "--noinput", "-v", "0")
-    seconds, output, _ = manage(
+    seconds, _, _ = manage(
         template_url,
         "create_micromasters_demo",
         "--users",
@@ -243,7 +243,7 @@ def run_setup(name, admin, template_db, source_url, prefix, mount_args, rerun=Fa
     result["rows"] = sum(step["rows"] for step in result["steps"])
     result["rows_per_second"] = round(result["rows"] / seconds) if seconds else None
     if rerun:
-        again, _, again_usage = manage(
+        again, _, _ = manage(
             target_url, "import_micromasters_data", "--all", "--noinput", source_url=source_url
         )
         result["rerun_seconds"] = round(again, 3)
