@@ -1,0 +1,112 @@
+"""Step 011: MicroMasters program enrollments of mapped programs become audit enrollments."""
+
+from datetime import timedelta
+
+from mitol.common.utils.datetime import now_in_utc
+
+from courses.factories import ProgramEnrollmentFactory
+from courses.models import ProgramCertificate, ProgramEnrollment
+from micromasters_import.source.factories import (
+    MMProgramCertificateFactory,
+    MMProgramEnrollmentFactory,
+    MMProgramFactory,
+    MMSocialAuthFactory,
+    MMUserFactory,
+)
+
+
+def test_imports_the_enrollment_of_a_mapped_program_with_every_value(
+    run_steps, learner, mapped_program
+):
+    mapped = mapped_program()
+    someone = learner()
+    MMProgramEnrollmentFactory(user=someone.mm, program=mapped.mm)
+
+    reports = run_steps("011")
+
+    enrollment = ProgramEnrollment.all_objects.get()
+    assert enrollment.user == someone.user
+    assert enrollment.program == mapped.program
+    assert enrollment.active is True
+    assert enrollment.enrollment_mode == "audit"
+    assert enrollment.change_status is None
+    # MicroMasters keeps no enrollment date: the time of the import, as the ORM writes it
+    # (now() is the start of the test's transaction here, so only "recent" can be checked).
+    assert now_in_utc() - enrollment.created_on < timedelta(minutes=5)
+    assert enrollment.updated_on == enrollment.created_on
+    assert reports["011"]["candidates"] == 1
+    assert reports["011"]["inserted"] == 1
+    assert reports["011"]["skipped"] == {}
+
+
+def test_skips_enrollments_that_cannot_come_over_and_says_why(run_steps, learner, mapped_program):
+    mapped = mapped_program()
+    unmapped_program = MMProgramFactory()
+    someone = learner()
+    unmapped = MMProgramEnrollmentFactory(user=someone.mm, program=unmapped_program)
+    unlinked = MMUserFactory()
+    edx_only = MMUserFactory()
+    MMSocialAuthFactory(user=edx_only, provider="edxorg")
+    unknown_uid = MMUserFactory()
+    MMSocialAuthFactory(user=unknown_uid, uid="nobody-in-mitxonline")
+    for mm_user in (unlinked, edx_only, unknown_uid):
+        MMProgramEnrollmentFactory(user=mm_user, program=mapped.mm)
+
+    reports = run_steps("011")
+
+    assert ProgramEnrollment.all_objects.count() == 0
+    report = reports["011"]
+    assert report["candidates"] == 4
+    assert report["inserted"] == 0
+    assert report["skipped"] == {
+        "no_linked_account": 2,
+        "program_not_mapped": 1,
+        "unknown_mitxonline_user": 1,
+    }
+    assert report["samples"]["program_not_mapped"] == [unmapped.id]
+
+
+def test_an_existing_enrollment_is_kept_and_a_second_run_inserts_nothing(
+    run_steps, learner, mapped_program
+):
+    mapped = mapped_program()
+    people = [learner() for _ in range(3)]
+    for person in people:
+        MMProgramEnrollmentFactory(user=person.mm, program=mapped.mm)
+    existing = ProgramEnrollmentFactory(
+        user=people[0].user, program=mapped.program, inactive=True, enrollment_mode="verified"
+    )
+
+    first = run_steps("011")
+    second = run_steps("011")
+
+    assert first["011"]["inserted"] == 2
+    assert first["011"]["already_present"] == 1
+    assert second["011"]["inserted"] == 0
+    assert second["011"]["already_present"] == 3
+    assert second["011"]["skipped"] == {}
+    kept = ProgramEnrollment.all_objects.get(user=people[0].user)
+    assert (kept.id, kept.active, kept.change_status, kept.enrollment_mode) == (
+        existing.id,
+        False,
+        "unenrolled",
+        "verified",
+    )
+    assert ProgramEnrollment.all_objects.count() == 3
+
+
+def test_enrollments_and_certificates_of_a_program_in_one_run(run_steps, learner, mapped_program):
+    mapped = mapped_program()
+    enrolled, certified = learner(), learner()
+    for person in (enrolled, certified):
+        MMProgramEnrollmentFactory(user=person.mm, program=mapped.mm)
+    MMProgramCertificateFactory(user=certified.mm, program=mapped.mm)
+
+    reports = run_steps("011", "012")
+
+    assert set(ProgramEnrollment.all_objects.values_list("user_id", "program_id")) == {
+        (enrolled.user.id, mapped.program.id),
+        (certified.user.id, mapped.program.id),
+    }
+    assert ProgramCertificate.all_objects.get().user == certified.user
+    assert (reports["011"]["inserted"], reports["012"]["inserted"]) == (2, 1)
