@@ -95,6 +95,11 @@ def one_certificate_per_course(cursor) -> Check:
 def order_totals_match_transactions(cursor) -> Check:
     """A fulfilled imported order's total equals its payments minus its refunds.
 
+    The orders checked are those that have transactions, and (when the run staged receipts)
+    those whose MicroMasters order had receipts: an order whose receipt did not become a
+    transaction (e.g. its transaction id belongs to another order) has no payment at all,
+    which is exactly the kind of lost money this check exists to show.
+
     Step 007 records every receipt of a refunded or partially refunded order as a refund of
     the whole total (the convention of MITx Online's earlier import), so the money of those
     orders cannot add up by construction; they are counted, not failed.
@@ -102,16 +107,23 @@ def order_totals_match_transactions(cursor) -> Check:
     name = "imported order totals equal payments minus refunds"
     if not _staged(cursor, "mm_order"):
         return Check(name, NOT_APPLICABLE, "orders were not part of this run")
+    had_receipts = (
+        "OR EXISTS (SELECT 1 FROM mm_receipt r WHERE r.order_id = m.id)"
+        if _staged(cursor, "mm_receipt")
+        else ""
+    )
     count, sample = _count_and_sample(
         cursor,
-        """
+        f"""
         SELECT o.id FROM ecommerce_order o
           JOIN mm_order m ON m.reference_number = o.reference_number
-          JOIN ecommerce_transaction t ON t.order_id = o.id
          WHERE o.state = 'fulfilled'
-         GROUP BY o.id, o.total_price_paid
-        HAVING o.total_price_paid <> sum(CASE WHEN t.transaction_type = 'refund'
-                                              THEN -t.amount ELSE t.amount END)
+           AND (EXISTS (SELECT 1 FROM ecommerce_transaction t WHERE t.order_id = o.id)
+                {had_receipts})
+           AND o.total_price_paid <> coalesce(
+                   (SELECT sum(CASE WHEN t.transaction_type = 'refund'
+                                    THEN -t.amount ELSE t.amount END)
+                      FROM ecommerce_transaction t WHERE t.order_id = o.id), 0)
         """,
     )
     cursor.execute(

@@ -3,7 +3,7 @@
 -- reference_number), pointing at the latest reversion_version (highest id) of the run's
 -- active product; quantity = 1; the purchased object is the run. The MicroMasters line
 -- timestamps are kept. Two lines of one order for the same run become one line (the lowest
--- line id wins; the other is reported as superseded).
+-- line id wins; the other is reported as superseded, on a rerun too).
 -- Writes: ecommerce_line
 -- Needs: 005
 WITH courserun_type AS (
@@ -32,10 +32,6 @@ classified AS (
                WHEN run_id IS NULL THEN 'line_run_not_imported'
                WHEN product_id IS NULL THEN 'line_product_missing'
                WHEN product_version_id IS NULL THEN 'product_version_missing'
-               WHEN EXISTS (SELECT 1 FROM ecommerce_line el
-                             WHERE el.order_id = target_order_id
-                               AND el.purchased_content_type_id = (SELECT id FROM courserun_type)
-                               AND el.purchased_object_id = run_id) THEN 'already_present'
                ELSE 'eligible'
            END AS outcome
       FROM line
@@ -43,10 +39,14 @@ classified AS (
 candidate AS (
     SELECT classified.*,
            CASE
-               WHEN outcome = 'eligible'
-                AND row_number() OVER (PARTITION BY outcome, target_order_id, run_id ORDER BY ref) > 1
-               THEN 'superseded'
-               ELSE outcome
+               WHEN outcome <> 'eligible' THEN outcome
+               WHEN row_number() OVER (PARTITION BY outcome, target_order_id, run_id ORDER BY ref) > 1
+                   THEN 'superseded'
+               WHEN EXISTS (SELECT 1 FROM ecommerce_line el
+                             WHERE el.order_id = target_order_id
+                               AND el.purchased_content_type_id = (SELECT id FROM courserun_type)
+                               AND el.purchased_object_id = run_id) THEN 'already_present'
+               ELSE 'eligible'
            END AS final_outcome
       FROM classified
 ),

@@ -4,7 +4,8 @@
 -- refunded and partially_refunded orders, else `payment`; amount = the order's total;
 -- reason = ''; data = the receipt; the receipt's timestamps are kept. This is how MITx
 -- Online's already-imported orders were recorded; it is kept for consistency with them.
--- Receipts sharing one transaction id become one transaction (the lowest receipt id wins).
+-- Receipts sharing one transaction id become one transaction (the lowest receipt id wins;
+-- the others are reported as superseded, on a rerun too).
 -- Writes: ecommerce_transaction
 -- Needs: 005
 WITH receipt AS (
@@ -19,12 +20,6 @@ classified AS (
                WHEN order_id IS NULL THEN 'receipt_without_order'
                WHEN target_order_id IS NULL THEN 'order_not_imported'
                WHEN transaction_id IS NULL OR transaction_id = '' THEN 'receipt_without_transaction_id'
-               WHEN EXISTS (SELECT 1 FROM ecommerce_transaction t
-                             WHERE t.transaction_id = receipt.transaction_id)
-               THEN CASE WHEN EXISTS (SELECT 1 FROM ecommerce_transaction t
-                                       WHERE t.transaction_id = receipt.transaction_id
-                                         AND t.order_id = receipt.target_order_id)
-                         THEN 'already_present' ELSE 'conflict' END
                ELSE 'eligible'
            END AS outcome
       FROM receipt
@@ -32,10 +27,16 @@ classified AS (
 candidate AS (
     SELECT classified.*,
            CASE
-               WHEN outcome = 'eligible'
-                AND row_number() OVER (PARTITION BY outcome, transaction_id ORDER BY ref) > 1
-               THEN 'superseded'
-               ELSE outcome
+               WHEN outcome <> 'eligible' THEN outcome
+               WHEN row_number() OVER (PARTITION BY outcome, transaction_id ORDER BY ref) > 1
+                   THEN 'superseded'
+               WHEN EXISTS (SELECT 1 FROM ecommerce_transaction t
+                             WHERE t.transaction_id = classified.transaction_id)
+               THEN CASE WHEN EXISTS (SELECT 1 FROM ecommerce_transaction t
+                                       WHERE t.transaction_id = classified.transaction_id
+                                         AND t.order_id = classified.target_order_id)
+                         THEN 'already_present' ELSE 'conflict' END
+               ELSE 'eligible'
            END AS final_outcome
       FROM classified
 ),

@@ -2,7 +2,9 @@
 -- Rule: one PaidCourseRun per (user, run, order) for every MITx Online order in state
 -- `fulfilled` whose reference_number belongs to a MicroMasters order, for each run it has a
 -- line for. The candidates are the MicroMasters lines, so that a line whose order or line
--- did not come over is reported here too. Timestamps are the order's.
+-- did not come over is reported here too. Timestamps are the order's. Two lines of one
+-- order for the same run make one paid run (the lowest line id wins; the other is reported
+-- as superseded, on a rerun too).
 -- Writes: courses_paidcourserun
 -- Needs: 005, 006
 WITH courserun_type AS (
@@ -26,9 +28,6 @@ classified AS (
                WHEN target_order_id IS NULL THEN 'order_not_imported'
                WHEN state <> 'fulfilled' THEN 'order_not_fulfilled'
                WHEN run_id IS NULL OR NOT has_line THEN 'line_not_imported'
-               WHEN EXISTS (SELECT 1 FROM courses_paidcourserun pr
-                             WHERE pr.user_id = purchaser_id AND pr.course_run_id = run_id
-                               AND pr.order_id = target_order_id) THEN 'already_present'
                ELSE 'eligible'
            END AS outcome
       FROM line
@@ -36,10 +35,13 @@ classified AS (
 candidate AS (
     SELECT classified.*,
            CASE
-               WHEN outcome = 'eligible'
-                AND row_number() OVER (PARTITION BY outcome, target_order_id, run_id ORDER BY ref) > 1
-               THEN 'superseded'
-               ELSE outcome
+               WHEN outcome <> 'eligible' THEN outcome
+               WHEN row_number() OVER (PARTITION BY outcome, target_order_id, run_id ORDER BY ref) > 1
+                   THEN 'superseded'
+               WHEN EXISTS (SELECT 1 FROM courses_paidcourserun pr
+                             WHERE pr.user_id = purchaser_id AND pr.course_run_id = run_id
+                               AND pr.order_id = target_order_id) THEN 'already_present'
+               ELSE 'eligible'
            END AS final_outcome
       FROM classified
 ),

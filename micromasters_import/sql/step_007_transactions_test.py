@@ -72,4 +72,5 @@ def test_receipts_that_cannot_come_over_are_reported_and_rerun_inserts_nothing(
         "superseded": 1,
     }
     assert second["007"]["inserted"] == 0
-    assert second["007"]["already_present"] == 2
+    assert second["007"]["already_present"] == 1
+    assert second["007"]["skipped"] == first["007"]["skipped"]

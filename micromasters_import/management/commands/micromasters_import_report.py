@@ -6,7 +6,7 @@ The report of the latest run (or `--run ID`) as a table, JSON or CSV; or, with
 
 from django.core.management.base import BaseCommand, CommandError
 
-from micromasters_import import explain, report, staging
+from micromasters_import import explain, lock, report, staging
 
 USAGE_ERROR = 2
 
@@ -61,4 +61,9 @@ class Command(BaseCommand):
                 f"Cannot read the MicroMasters source in schema {schema!r}: {first}",
                 returncode=USAGE_ERROR,
             ) from error
-        self.stdout.write(explain.render(learner, explain.explain(learner, schema)))
+        try:
+            results = explain.explain(learner, schema)
+        except lock.ImportInProgress as error:
+            # explaining runs the steps, so it waits for no one and never races an import
+            raise CommandError(str(error), returncode=USAGE_ERROR) from error
+        self.stdout.write(explain.render(learner, results))
