@@ -26,7 +26,9 @@ class ReadOnlyLedgerAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
-        return request.method in ("GET", "HEAD") and super().has_view_permission(request, obj)
+        # Viewing needs only the view permission; without change permission the admin shows
+        # the row read-only with no Save buttons, and refuses a POST.
+        return False
 
     def has_delete_permission(self, request, obj=None):
         return False

@@ -21,7 +21,8 @@ def holder(cursor) -> str:
         SELECT a.pid, a.usename, coalesce(a.client_addr::text, 'local'), a.backend_start
           FROM pg_locks l
           JOIN pg_stat_activity a ON a.pid = l.pid
-         WHERE l.locktype = 'advisory' AND l.granted
+         WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+           AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
            AND l.classid = (%(key)s >> 32)::oid AND l.objid = (%(key)s & 4294967295)::oid
          LIMIT 1
         """,

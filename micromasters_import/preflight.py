@@ -2,21 +2,24 @@
 
 Every check here stands for a way the original import broke in production or could have:
 a missing mount, an empty mapping table (which silently imports nothing), steps run out of
-order, and above all schema drift: MITx Online adding a NOT NULL column with an ORM-only
-default, which made six of its SQL files fail at once.
+order, a broken step file (which would fail after the steps before it had committed), and
+above all schema drift: MITx Online adding a NOT NULL column with an ORM-only default, which
+made six of its SQL files fail at once.
 """
+
+import re
+
+from django.db import DatabaseError, transaction
 
 from micromasters_import import staging
 from micromasters_import.models import ImportRun
+from micromasters_import.runner import one_line
 from micromasters_import.steps import Step
 
 
 def source_problems(cursor, steps: list[Step], schema: str) -> list[str]:
     """The source schema, and every table and column the selected steps read, must exist."""
-    needed: set[str] = set()
-    for step in steps:
-        needed |= step.staged_tables
-    if not needed:
+    if not steps:
         return []
     cursor.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [schema])
     if not cursor.fetchone():
@@ -24,6 +27,11 @@ def source_problems(cursor, steps: list[Step], schema: str) -> list[str]:
             f'the MicroMasters schema "{schema}" does not exist '
             "(mount it with ./manage.py setup_micromasters_fdw)"
         ]
+    needed: set[str] = set()
+    for step in steps:
+        needed |= step.staged_tables
+    if not needed:
+        return []
     cursor.execute(
         """
         SELECT c.relname, a.attname
@@ -118,13 +126,56 @@ def drift_problems(cursor, steps: list[Step]) -> list[str]:
     return problems
 
 
+class _RolledBack(Exception):
+    """Raised to roll back the empty staged copies the SQL check plans against."""
+
+
+DO_BLOCK = re.compile(r"\A(?:\s*--[^\n]*\n)*\s*DO\b", re.IGNORECASE)
+
+
+def sql_problems(cursor, steps: list[Step], schema: str) -> list[str]:
+    """Every step's SQL must parse and name only tables and columns that exist.
+
+    Each statement is planned (EXPLAIN, which executes nothing) against staged copies of the
+    source narrowed to no learner, in a transaction that is rolled back, so a broken step file
+    stops the run before any step has written. A `DO` block (001) cannot be planned.
+    """
+    planned = [step for step in steps if not DO_BLOCK.match(step.sql)]
+    if not planned:
+        return []
+    names: set[str] = set()
+    for step in planned:
+        names |= step.staged_tables
+    problems = []
+    try:
+        with transaction.atomic():
+            try:
+                staging.stage(cursor, names, schema, mm_user_ids=[])
+            except DatabaseError as error:
+                problems.append(f"reading the MicroMasters source failed: {one_line(error)}")
+                raise _RolledBack from error
+            for step in planned:
+                try:
+                    with transaction.atomic():
+                        cursor.execute("EXPLAIN\n" + step.sql)
+                except DatabaseError as error:
+                    problems.append(
+                        f"step {step.label} has broken SQL ({step.path.name}): {one_line(error)}"
+                    )
+            raise _RolledBack
+    except _RolledBack:
+        pass
+    return problems
+
+
 def run_preflight(
     cursor, steps: list[Step], selected: list[Step], schema: str, force: bool
 ) -> list[str]:
     """All problems that must stop the run before it starts (an empty list means go)."""
-    problems = source_problems(cursor, selected, schema)
-    problems += mapping_problems(cursor, selected)
-    problems += drift_problems(cursor, selected)
+    source = source_problems(cursor, selected, schema)
+    problems = source + mapping_problems(cursor, selected) + drift_problems(cursor, selected)
+    if not source:
+        problems += sql_problems(cursor, selected, schema)
     if not force:
         problems += dependency_problems(steps, selected)
     return problems

@@ -136,4 +136,9 @@ def select(steps: list[Step], values: list[str]) -> list[Step]:
             if len(bounds) == 2 and len(unknown) == len(wanted):
                 raise SelectionError(f"--num {part}: no step in that range")
             chosen.update(n for n in wanted if n in by_num)
+    if not chosen:
+        raise SelectionError(
+            f"--num {','.join(values)!r} names no step: give a number like 009 or a range like "
+            "002-009"
+        )
     return [step for step in steps if step.num in chosen]
