@@ -1,9 +1,20 @@
-"""Admin for the ID mappings an operator fills in, and the read-only run ledger."""
+"""Admin for the ID mappings an operator fills in, the operator's pages, and the ledger.
 
-from django.contrib import admin
-from django.utils.html import format_html
+The mapping admins show the MicroMasters side of every id (read through the mount by
+`source_lookup`) and refuse ids MicroMasters does not have (`forms`). Two pages help fill
+and check them: suggested mappings (`suggestions`) and readiness (`readiness`), both linked
+from the admin index, the mapping lists and the ledger.
+"""
 
-from micromasters_import import report
+from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+
+from micromasters_import import forms, readiness, report, source_lookup, suggestions
 from micromasters_import.models import (
     CourseCertificateRevisionId,
     CourseId,
@@ -12,6 +23,9 @@ from micromasters_import.models import (
     ProgramId,
     ProgramTierId,
 )
+
+# The admin index lists the operator's pages above the models.
+admin.site.index_template = "admin/micromasters_import/index.html"
 
 
 class ReadOnlyLedgerAdmin(admin.ModelAdmin):
@@ -34,53 +48,325 @@ class ReadOnlyLedgerAdmin(admin.ModelAdmin):
         return False
 
 
+# --- the mappings, with their MicroMasters side ---------------------------------------------
+
+
+class SourceChangeList(ChangeList):
+    """Looks up the MicroMasters side of a whole page of mappings in one query."""
+
+    def get_results(self, request):
+        super().get_results(request)
+        self.model_admin.attach_source(self.result_list)
+
+
+class MappingAdmin(admin.ModelAdmin):
+    """Shows what each MicroMasters id is, and says so when the source is not mounted."""
+
+    change_list_template = "admin/micromasters_import/mapping_change_list.html"
+    change_form_template = "admin/micromasters_import/mapping_change_form.html"
+
+    def source_id(self, obj) -> int | None:
+        """The MicroMasters id this mapping row stands for."""
+        return obj.micromasters_id
+
+    def lookup(self, ids) -> dict | None:
+        """MicroMasters rows by id; None when the source cannot be read."""
+        raise NotImplementedError
+
+    def get_changelist(self, request, **kwargs):
+        return SourceChangeList
+
+    def attach_source(self, objs) -> None:
+        """Set `_mm_source` on each row: (why the source is unavailable or None, its row)."""
+        objs = list(objs)
+        ids = [mm_id for mm_id in map(self.source_id, objs) if mm_id is not None]
+        rows = self.lookup(ids)
+        unavailable = None
+        if rows is None:
+            problem = source_lookup.problem() or ""
+            unavailable = "source not mounted" if "not mounted" in problem else "source unreadable"
+        for obj in objs:
+            mm_id = self.source_id(obj)
+            obj._mm_source = (unavailable, (rows or {}).get(mm_id) if mm_id is not None else None)
+
+    def source_cell(self, obj, describe):
+        if obj is None or obj.pk is None:
+            return "-"
+        if not hasattr(obj, "_mm_source"):
+            self.attach_source([obj])
+        unavailable, row = obj._mm_source
+        if self.source_id(obj) is None:
+            return format_html('<span class="mm-quiet">{}</span>', self.no_source_id_text)
+        if unavailable:
+            return format_html('<span class="mm-quiet">({})</span>', unavailable)
+        if row is None:
+            return format_html(
+                '<strong class="mm-missing">not in MicroMasters: id {}</strong>',
+                self.source_id(obj),
+            )
+        return describe(row)
+
+    no_source_id_text = "-"
+
+    def source_context(self, extra_context):
+        context = dict(extra_context or {})
+        context["source_problem"] = source_lookup.problem()
+        return context
+
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, self.source_context(extra_context))
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        return super().changeform_view(
+            request, object_id, form_url, self.source_context(extra_context)
+        )
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        warning = getattr(form, "source_warning", None)
+        if warning:
+            self.message_user(request, warning, messages.WARNING)
+
+
 @admin.register(CourseId)
-class CourseIdAdmin(admin.ModelAdmin):
-    list_display = ("micromasters_id", "course")
+class CourseIdAdmin(MappingAdmin):
+    form = forms.CourseIdForm
+    list_display = ("micromasters_id", "micromasters_course", "course")
     search_fields = ("=micromasters_id", "course__readable_id", "course__title")
     autocomplete_fields = ("course",)
+    fields = ("micromasters_id", "micromasters_course", "course")
+    readonly_fields = ("micromasters_course",)
+
+    def lookup(self, ids):
+        return source_lookup.courses(ids)
+
+    @admin.display(description="MicroMasters course")
+    def micromasters_course(self, obj):
+        return self.source_cell(
+            obj,
+            lambda c: format_html(
+                '<strong>{}</strong> {}<br><span class="mm-quiet">{} · program: {}</span>',
+                c.course_number or "(no number)",
+                c.title,
+                c.edx_key or "no course key",
+                c.program_title or "-",
+            ),
+        )
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.suggestions_view)
+        return [
+            path("suggestions/", view, name="micromasters_import_suggestions"),
+            *super().get_urls(),
+        ]
+
+    def suggestions_view(self, request):
+        """Proposed CourseId and ProgramId rows; POST creates the ticked ones."""
+        program_admin = self.admin_site._registry.get(ProgramId)
+        if not (self.has_view_permission(request) or program_admin.has_view_permission(request)):
+            raise PermissionDenied
+        can_add = {
+            suggestions.COURSE: self.has_add_permission(request),
+            suggestions.PROGRAM: program_admin.has_add_permission(request),
+        }
+        url = reverse("admin:micromasters_import_suggestions")
+        if request.method == "POST":
+            keys = request.POST.getlist("proposal")
+            if not keys:
+                self.message_user(
+                    request, "Nothing was ticked, so no mapping was created.", messages.WARNING
+                )
+                return HttpResponseRedirect(url)
+            allowed = [key for key in keys if can_add.get(key.split(":", 1)[0])]
+            if len(allowed) < len(keys):
+                raise PermissionDenied
+            for outcome in suggestions.create(allowed):
+                if outcome.created is not None:
+                    self.message_user(request, f"Created {outcome.created}.", messages.SUCCESS)
+                else:
+                    self.message_user(
+                        request,
+                        f"Not created ({outcome.key}): {'; '.join(outcome.errors)}",
+                        messages.ERROR,
+                    )
+            return HttpResponseRedirect(url)
+        found = suggestions.gather()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Suggested mappings",
+            "opts": self.model._meta,
+            "suggestions": found,
+            "sections": [
+                ("Courses", "course ID mapping", found.courses, can_add[suggestions.COURSE]),
+                ("Programs", "program ID mapping", found.programs, can_add[suggestions.PROGRAM]),
+            ],
+            "source_problem": found.problem,
+        }
+        return TemplateResponse(request, "admin/micromasters_import/suggestions.html", context)
 
 
 @admin.register(ProgramId)
-class ProgramIdAdmin(admin.ModelAdmin):
-    list_display = ("micromasters_id", "program", "program_certificate_revision")
+class ProgramIdAdmin(MappingAdmin):
+    form = forms.ProgramIdForm
+    list_display = (
+        "micromasters_id",
+        "micromasters_program",
+        "program",
+        "program_certificate_revision",
+    )
     search_fields = ("=micromasters_id", "program__readable_id", "program__title")
     autocomplete_fields = ("program",)
     raw_id_fields = ("program_certificate_revision",)
+    fields = ("micromasters_id", "micromasters_program", "program", "program_certificate_revision")
+    readonly_fields = ("micromasters_program",)
+
+    def lookup(self, ids):
+        return source_lookup.programs(ids)
+
+    @admin.display(description="MicroMasters program")
+    def micromasters_program(self, obj):
+        return self.source_cell(
+            obj,
+            lambda p: format_html(
+                "<strong>{}</strong>{}", p.title, "" if p.live else " (not live)"
+            ),
+        )
 
 
 @admin.register(ProgramTierId)
-class ProgramTierIdAdmin(admin.ModelAdmin):
-    list_display = ("micromasters_tier_program_id", "flexible_price_tier")
+class ProgramTierIdAdmin(MappingAdmin):
+    form = forms.ProgramTierIdForm
+    list_display = ("micromasters_tier_program_id", "micromasters_tier", "flexible_price_tier")
     search_fields = ("=micromasters_tier_program_id",)
     raw_id_fields = ("flexible_price_tier",)
+    fields = ("micromasters_tier_program_id", "micromasters_tier", "flexible_price_tier")
+    readonly_fields = ("micromasters_tier",)
+
+    def source_id(self, obj):
+        return obj.micromasters_tier_program_id
+
+    def lookup(self, ids):
+        return source_lookup.tier_programs(ids)
+
+    @admin.display(description="MicroMasters tier")
+    def micromasters_tier(self, obj):
+        return self.source_cell(
+            obj,
+            lambda t: format_html(
+                "<strong>{}</strong>: income &ge; ${} (${} off){}<br>"
+                '<span class="mm-quiet">program: {}</span>',
+                t.tier_name or "(tier name not mounted)",
+                f"{t.income_threshold:,}",
+                f"{t.discount_amount:,}",
+                "" if t.current else ", not current",
+                t.program_title or t.program_id,
+            ),
+        )
 
 
 @admin.register(CourseCertificateRevisionId)
-class CourseCertificateRevisionIdAdmin(admin.ModelAdmin):
-    list_display = ("course", "certificate_page_revision")
+class CourseCertificateRevisionIdAdmin(MappingAdmin):
+    list_display = ("course", "micromasters_course", "certificate_page_revision")
     search_fields = ("course__readable_id", "course__title")
     autocomplete_fields = ("course",)
     raw_id_fields = ("certificate_page_revision",)
+    fields = ("course", "micromasters_course", "certificate_page_revision")
+    readonly_fields = ("micromasters_course",)
+    no_source_id_text = "no CourseId maps this course: step 009 will not use this row"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("course__courseid")
+
+    def source_id(self, obj):
+        mapping = getattr(obj.course, "courseid", None) if obj.course_id else None
+        return mapping.micromasters_id if mapping else None
+
+    def lookup(self, ids):
+        return source_lookup.courses(ids)
+
+    @admin.display(description="MicroMasters course (through its CourseId)")
+    def micromasters_course(self, obj):
+        return self.source_cell(
+            obj,
+            lambda c: format_html(
+                "<strong>{}</strong> {} (id {})", c.course_number or "", c.title, c.id
+            ),
+        )
+
+
+# --- the ledger -----------------------------------------------------------------------------
+
+STATUS_COLOURS = {
+    ImportRun.DONE: "#2e7d32",
+    ImportRun.FAILED: "#c62828",
+    ImportRun.ROLLED_BACK: "#c62828",
+    ImportRun.PENDING: "#ef6c00",
+    ImportRun.DRY_RUN: "#607d8b",
+    ImportRun.NOT_RUN: "#607d8b",
+}
+
+
+def status_badge(status: str):
+    """A coloured status word."""
+    return format_html(
+        '<strong style="color: {}">{}</strong>',
+        STATUS_COLOURS.get(status, "inherit"),
+        status.replace("_", " "),
+    )
+
+
+class LedgerAdmin(ReadOnlyLedgerAdmin):
+    """The ledger admins, linked to the readiness page and to each other."""
+
+    change_list_template = "admin/micromasters_import/ledger_change_list.html"
+    list_per_page = 50
 
 
 @admin.register(ImportRun)
-class ImportRunAdmin(ReadOnlyLedgerAdmin):
+class ImportRunAdmin(LedgerAdmin):
     list_display = (
         "id",
         "step",
         "name",
-        "status",
+        "coloured_status",
         "rows_inserted",
         "seconds",
         "started_on",
         "run_by",
-        "batch",
+        "run_link",
     )
+    list_display_links = ("id", "step", "name")
     list_filter = ("status", "step")
     search_fields = ("step", "name", "=batch", "run_by", "error")
     date_hierarchy = "created_on"
-    readonly_extra = ("what_came_over",)
+    readonly_extra = ("run_link", "what_came_over")
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": (
+                    ("step", "name"),
+                    "status",
+                    "run_link",
+                    "run_by",
+                    ("started_on", "finished_on", "seconds"),
+                    "rows_inserted",
+                    "error",
+                )
+            },
+        ),
+        ("What came over", {"fields": ("what_came_over",)}),
+        ("Details", {"classes": ("collapse",), "fields": ("checksum", "options", "report")}),
+    ]
+
+    @admin.display(description="Status", ordering="status")
+    def coloured_status(self, obj):
+        return status_badge(obj.status)
+
+    @admin.display(description="Run (all its steps)")
+    def run_link(self, obj):
+        url = reverse("admin:micromasters_import_importbatch_changelist")
+        return format_html('<a href="{}?q={}">{}</a>', url, obj.batch, str(obj.batch)[:8])
 
     @admin.display(description="What came over, and why not")
     def what_came_over(self, obj):
@@ -95,19 +381,98 @@ class ImportRunAdmin(ReadOnlyLedgerAdmin):
         }
         return format_html("<pre>{}</pre>", report.as_table(data))
 
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.readiness_view)
+        return [
+            path("readiness/", view, name="micromasters_import_readiness"),
+            *super().get_urls(),
+        ]
+
+    def readiness_view(self, request):
+        """Can each step run now, and which MicroMasters learner data has no mapping."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        state = readiness.build()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Import readiness",
+            "opts": self.model._meta,
+            "readiness": state,
+            "source_problem": state.source_problem,
+            "mapping_counts": [
+                (
+                    model._meta.verbose_name_plural,
+                    model.objects.count(),
+                    reverse(f"admin:micromasters_import_{model._meta.model_name}_changelist"),
+                )
+                for model in (CourseId, ProgramId, ProgramTierId, CourseCertificateRevisionId)
+            ],
+            "latest_batch": report.latest_batch(),
+        }
+        return TemplateResponse(request, "admin/micromasters_import/readiness.html", context)
+
 
 @admin.register(ImportBatch)
-class ImportBatchAdmin(ReadOnlyLedgerAdmin):
-    list_display = ("id", "batch", "created_on", "finished_on", "dry_run", "run_by", "checks")
+class ImportBatchAdmin(LedgerAdmin):
+    list_display = (
+        "id",
+        "batch",
+        "created_on",
+        "finished_on",
+        "dry_run",
+        "run_by",
+        "step_summary",
+        "checks",
+    )
     list_filter = ("dry_run",)
     search_fields = ("=batch", "run_by")
     date_hierarchy = "created_on"
-    readonly_extra = ("full_report",)
+    readonly_extra = ("step_links", "full_report")
+    fieldsets = [
+        (None, {"fields": ("batch", "run_by", ("created_on", "finished_on"), "dry_run")}),
+        ("Its steps", {"fields": ("step_links",)}),
+        ("Report", {"fields": ("full_report",)}),
+        ("Details", {"classes": ("collapse",), "fields": ("options", "invariants")}),
+    ]
+
+    @admin.display(description="Steps")
+    def step_summary(self, obj):
+        counts: dict[str, int] = {}
+        for status in obj.steps.values_list("status", flat=True):
+            counts[status] = counts.get(status, 0) + 1
+        if not counts:
+            return "-"
+        return format_html_join(
+            ", ", "{} {}", ((n, status_badge(status)) for status, n in sorted(counts.items()))
+        )
 
     @admin.display(description="Checks")
     def checks(self, obj):
         failed = sum(1 for check in obj.invariants if check.get("status") == "fail")
         return f"{failed} failed" if failed else "all pass" if obj.invariants else "-"
+
+    @admin.display(description="Its steps")
+    def step_links(self, obj):
+        rows = format_html_join(
+            "",
+            '<tr><td><a href="{}">{}_{}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>',
+            (
+                (
+                    reverse("admin:micromasters_import_importrun_change", args=[run.pk]),
+                    run.step,
+                    run.name,
+                    status_badge(run.status),
+                    "-" if run.rows_inserted is None else run.rows_inserted,
+                    "-" if run.seconds is None else f"{run.seconds:.2f}s",
+                )
+                for run in obj.steps
+            ),
+        )
+        return format_html(
+            "<table><thead><tr><th>step</th><th>status</th><th>rows inserted</th>"
+            "<th>time</th></tr></thead><tbody>{}</tbody></table>",
+            rows,
+        )
 
     @admin.display(description="Report")
     def full_report(self, obj):

@@ -42,11 +42,14 @@ class StagedTable:
 
 
 # The columns of the source tables that staging may read; preflight checks each one exists.
+# The mount (fdw.required_tables) covers every table named here, so the columns the operator's
+# admin reads to describe mappings (source_lookup: course numbers and keys, tier names and
+# income thresholds) are listed too; preflight only checks the columns staging reads.
 KNOWN_SOURCE_COLUMNS = {
     "social_auth_usersocialauth": {"id", "provider", "uid", "user_id"},
     "auth_user": {"id", "username"},
     "courses_program": {"id", "title"},
-    "courses_course": {"id", "title", "program_id", "course_number"},
+    "courses_course": {"id", "title", "program_id", "course_number", "edx_key"},
     "courses_courserun": {
         "id",
         "title",
@@ -91,7 +94,15 @@ KNOWN_SOURCE_COLUMNS = {
         "program_id",
         "user_id",
     },
-    "financialaid_tierprogram": {"id", "current", "program_id", "tier_id"},
+    "financialaid_tier": {"id", "name"},
+    "financialaid_tierprogram": {
+        "id",
+        "current",
+        "program_id",
+        "tier_id",
+        "income_threshold",
+        "discount_amount",
+    },
     "financialaid_financialaid": {
         "id",
         "status",

@@ -1,0 +1,146 @@
+"""Reading the MicroMasters side of the mappings: plain source tables, and a real fdw mount."""
+
+import os
+
+import pytest
+from django.db import connection, transaction
+from psycopg import sql
+
+from micromasters_import import source_lookup
+from micromasters_import.models import CourseId
+from micromasters_import.source import factories as mm_factories
+
+
+def test_reads_courses_programs_and_tiers_by_id(mm):
+    program = mm_factories.MMProgramFactory(title="Supply Chain Management", live=False)
+    course = mm_factories.MMCourseFactory(
+        program=program, title="Supply Chain Analytics", course_number="CTL.SC0x"
+    )
+    tier = mm_factories.MMTierProgramFactory(
+        program=program,
+        tier=mm_factories.MMTierFactory(name="Tier 2"),
+        income_threshold=25000,
+        discount_amount=750,
+        current=False,
+    )
+
+    courses = source_lookup.courses([course.id, 987654])
+    assert list(courses) == [course.id]
+    assert courses[course.id].label == "CTL.SC0x Supply Chain Analytics"
+    assert courses[course.id].program_title == "Supply Chain Management"
+    assert source_lookup.programs([program.id])[program.id].live is False
+    assert source_lookup.tier_programs([tier.id])[tier.id].label == (
+        "Tier 2, income >= $25,000, $750 off, not current (Supply Chain Management)"
+    )
+    assert source_lookup.courses([]) == {}
+    assert source_lookup.problem() is None
+
+
+def test_learner_data_counts_per_course_program_and_tier(mm):
+    course = mm_factories.MMCourseFactory()
+    run = mm_factories.MMCourseRunFactory(course=course)
+    mm_factories.MMCachedEnrollmentFactory.create_batch(3, course_run=run)
+    mm_factories.MMCourseCertificateFactory(course=course)
+    mm_factories.MMProgramCertificateFactory(program=course.program)
+    aid = mm_factories.MMFinancialAidFactory()
+
+    data = source_lookup.learner_data()
+
+    assert data.courses[course.id].describe() == "3 enrollments, 1 certificate"
+    assert data.programs[course.program.id].describe() == "1 certificate"
+    assert data.tier_programs[aid.tier_program.id].describe() == "1 financial aid request"
+    assert mm_factories.MMCourseFactory().id not in data.courses
+
+
+def test_a_missing_table_is_reported_not_raised(mm):
+    tier = mm_factories.MMTierProgramFactory(income_threshold=0, discount_amount=750)
+    with connection.cursor() as cursor:
+        cursor.execute(f'DROP TABLE "{mm}".financialaid_tier CASCADE')
+    # The tier name is optional (mounts made before it was needed lack financialaid_tier).
+    assert source_lookup.tier_programs([tier.id])[tier.id].tier_name is None
+    with connection.cursor() as cursor:
+        cursor.execute(f'DROP TABLE "{mm}".courses_course CASCADE')
+    assert source_lookup.courses() is None
+    assert "lacks table(s) courses_course" in source_lookup.problem()
+
+
+def test_inside_an_atomic_block_a_failure_rolls_back_only_its_savepoint(mm):
+    with connection.cursor() as cursor:
+        cursor.execute(f'DROP TABLE "{mm}".courses_program CASCADE')
+        cursor.execute(f'CREATE VIEW "{mm}".courses_program AS SELECT 1 / 0 AS id, 1 AS title')
+    with transaction.atomic():
+        CourseId.objects.count()
+        assert source_lookup.programs() is None
+        assert CourseId.objects.count() == 0
+
+
+# --- through a real postgres_fdw mount of the test database's own source schema ------------
+
+FDW_SERVER = f"mm_lookup_server_{os.getpid()}"
+FDW_SCHEMA = f"mm_lookup_{os.getpid()}"
+
+
+@pytest.fixture
+def mounted(mm_transactional):
+    """The `micromasters` plain tables mounted again through postgres_fdw, as in production.
+
+    The superuser connects to its own cluster, so no password is involved; the data must be
+    committed, since the foreign server reads through another session.
+    """
+    settings = connection.settings_dict
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE EXTENSION IF NOT EXISTS postgres_fdw")
+        cursor.execute(
+            sql.SQL(
+                "CREATE SERVER {} FOREIGN DATA WRAPPER postgres_fdw "
+                "OPTIONS (host {}, port {}, dbname {})"
+            ).format(
+                sql.Identifier(FDW_SERVER),
+                sql.Literal(settings["HOST"] or "127.0.0.1"),
+                sql.Literal(str(settings["PORT"] or 5432)),
+                sql.Literal(settings["NAME"]),
+            )
+        )
+        cursor.execute(
+            sql.SQL("CREATE USER MAPPING FOR CURRENT_USER SERVER {} OPTIONS (user {})").format(
+                sql.Identifier(FDW_SERVER), sql.Literal(settings["USER"] or "postgres")
+            )
+        )
+        cursor.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(FDW_SCHEMA)))
+        cursor.execute(
+            sql.SQL("IMPORT FOREIGN SCHEMA {} FROM SERVER {} INTO {}").format(
+                sql.Identifier(mm_transactional),
+                sql.Identifier(FDW_SERVER),
+                sql.Identifier(FDW_SCHEMA),
+            )
+        )
+    yield FDW_SCHEMA
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(FDW_SCHEMA))
+        )
+        cursor.execute(
+            sql.SQL("DROP SERVER IF EXISTS {} CASCADE").format(sql.Identifier(FDW_SERVER))
+        )
+
+
+@pytest.mark.fdw
+def test_through_a_real_mount_and_with_its_server_unreachable(mounted):
+    course = mm_factories.MMCourseFactory(title="Microeconomics", course_number="14.100x")
+    run = mm_factories.MMCourseRunFactory(course=course)
+    mm_factories.MMCachedEnrollmentFactory(course_run=run)
+
+    assert source_lookup.problem(mounted) is None
+    assert source_lookup.courses([course.id], schema=mounted)[course.id].title == "Microeconomics"
+    assert source_lookup.learner_data(mounted).courses[course.id].enrollments == 1
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql.SQL("ALTER SERVER {} OPTIONS (SET port '1')").format(sql.Identifier(FDW_SERVER))
+        )
+    with transaction.atomic():
+        problem = source_lookup.problem(mounted)
+        assert source_lookup.courses([course.id], schema=mounted) is None
+        assert CourseId.objects.count() == 0  # the transaction is still usable
+    assert problem.startswith(f'The MicroMasters source (schema "{mounted}") could not be read')
+    assert "could not connect" in problem or "connection" in problem
