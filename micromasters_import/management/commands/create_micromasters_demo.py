@@ -1,0 +1,130 @@
+"""`./manage.py create_micromasters_demo`: a MicroMasters database and MITx Online side to import.
+
+Trying the import (or benchmarking it) needs a MicroMasters database full of learners and a
+MITx Online database with the accounts, catalogue and mappings an operator would have set up.
+This command makes both, deterministically, at any scale: the source as its own database on
+the MITx Online server (to be mounted with `setup_micromasters_fdw`, as in production), and
+the MITx Online side in the default database. It then says which MICROMASTERS_DATABASE_URL
+to use, with the password masked.
+"""
+
+import os
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+
+from micromasters_import.demo import database, source, target
+from micromasters_import.demo.pseudorandom import MAX_SEED
+
+READER_PASSWORD_ENV = "DEMO_READER_PASSWORD"
+
+
+class Command(BaseCommand):
+    """Build the demo source database and the MITx Online objects the import needs."""
+
+    help = (
+        "Create a MicroMasters-shaped demo database next to the MITx Online database, filled "
+        "with deterministic fake learners, and the matching MITx Online side (linked users, "
+        "programs, courses, existing runs, products, price tiers, ID mappings)."
+    )
+
+    def add_arguments(self, parser):
+        """Scale, seed, where the source goes, and who may read it."""
+        parser.add_argument(
+            "--users",
+            type=int,
+            default=2000,
+            help="MicroMasters learners to generate (default: %(default)s); every other "
+            "table scales with it, e.g. about 5 cached enrollments per learner.",
+        )
+        parser.add_argument(
+            "--seed", type=int, default=1, help="Seed of the fake data (default: %(default)s)."
+        )
+        parser.add_argument(
+            "--source-database",
+            default="micromasters_demo",
+            help="Name of the demo MicroMasters database, on the same server as the default "
+            "database (default: %(default)s).",
+        )
+        parser.add_argument(
+            "--replace",
+            action="store_true",
+            help="Drop and rebuild the demo database if a previous run made it. A database "
+            "this command did not make is never touched.",
+        )
+        parser.add_argument(
+            "--reader",
+            metavar="ROLE",
+            help="Also create (or update) this read-only login role, with the password in "
+            f"${READER_PASSWORD_ENV}, and let it read the demo database: the role to put in "
+            "MICROMASTERS_DATABASE_URL.",
+        )
+
+    def handle(self, *args, **options):
+        """Source database first (it may be refused), then the MITx Online side."""
+        self.verbosity = options["verbosity"]
+        users, seed = options["users"], options["seed"]
+        name, reader = options["source_database"], options["reader"]
+        if users < 1:
+            raise CommandError("--users must be at least 1", returncode=2)
+        if not 0 <= seed <= MAX_SEED:
+            raise CommandError(f"--seed must be between 0 and {MAX_SEED}", returncode=2)
+        password = os.environ.get(READER_PASSWORD_ENV) if reader else None
+        if reader and not password:
+            raise CommandError(
+                f"--reader needs the role's password in ${READER_PASSWORD_ENV}", returncode=2
+            )
+        server = database.Server.from_settings()
+        started = time.monotonic()
+        try:
+            action = database.recreate_database(
+                server, name, options["replace"], f"{users} users, seed {seed}"
+            )
+        except database.DemoDatabaseError as error:
+            raise CommandError(str(error), returncode=2) from None
+        self.stdout.write(
+            self.style.MIGRATE_HEADING(
+                f"MicroMasters demo database {name} {action}; generating {users:,} learners "
+                f"(seed {seed}):"
+            )
+        )
+
+        def progress(label, seconds):
+            if self.verbosity >= 2:
+                self.stdout.write(f"  {label:<34} {seconds:7.2f}s")
+
+        with server.connect(name) as conn, conn.cursor() as cursor:
+            counts = source.build_source(cursor, "public", users, seed, progress=progress)
+            conn.commit()
+        source_seconds = time.monotonic() - started
+        for table, count in counts.items():
+            if count:
+                self.stdout.write(f"  {table:<40} {count:>10,}")
+        self.stdout.write(
+            self.style.SUCCESS(f"  {sum(counts.values()):,} rows in {source_seconds:.1f}s")
+        )
+        if reader:
+            try:
+                state = database.grant_reader(server, name, reader, password)
+            except database.DemoDatabaseError as error:
+                raise CommandError(str(error), returncode=2) from None
+            self.stdout.write(f"  Read-only role {reader}: {state}, may read {name}")
+
+        started = time.monotonic()
+        self.stdout.write(
+            self.style.MIGRATE_HEADING(f"MITx Online side in database {server.dbname}:")
+        )
+        created = target.build_target(users, seed)
+        target_seconds = time.monotonic() - started
+        for table, count in created.items():
+            self.stdout.write(f"  {table:<48} {count:>8,} created")
+        note = "" if any(created.values()) else " (everything was already there)"
+        self.stdout.write(self.style.SUCCESS(f"  done in {target_seconds:.1f}s{note}"))
+
+        url = server.masked_url(
+            name, user=reader, has_password=bool(password if reader else server.password)
+        )
+        self.stdout.write(self.style.MIGRATE_HEADING("Next:"))
+        self.stdout.write(f"  export MICROMASTERS_DATABASE_URL={url}")
+        self.stdout.write("  ./manage.py setup_micromasters_fdw")
+        self.stdout.write("  ./manage.py import_micromasters_data --all")
