@@ -14,6 +14,7 @@ same consistent snapshot of the source.
 """
 
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from psycopg import sql
@@ -33,6 +34,11 @@ class StagedTable:
     indexes: tuple[str, ...] = ()
     user_column: str | None = "user_id"
     parent: tuple[str, str] | None = None  # (column, staged table) it belongs to, e.g. lines
+    # Shippable stand-ins for columns whose exact expression postgres_fdw cannot push down
+    # (PostgreSQL 15 ships no `->>` on jsonb: its text key is collation-sensitive), and the
+    # condition, also shippable, under which a row must be fetched whole and recomputed.
+    pushdown: dict[str, str] | None = None
+    recompute_when: str | None = None
 
     def source_columns(self) -> set[str]:
         """The source columns this copy reads, so preflight can check they exist."""
@@ -137,6 +143,22 @@ def _same(*names: str) -> dict[str, str]:
     return {name: name for name in names}
 
 
+# The enrollment modes edX and MITx Online use; any other value is fetched and read exactly.
+MODES = (
+    "audit",
+    "verified",
+    "honor",
+    "professional",
+    "no-id-professional",
+    "credit",
+    "masters",
+    "executive-education",
+)
+JSON_IS_BOOLEAN = """(data @> '{{"{key}": true}}' OR data @> '{{"{key}": false}}')"""
+JSON_BOOLEAN = """CASE WHEN data @> '{{"{key}": true}}' THEN true
+                      WHEN data @> '{{"{key}": false}}' THEN false END"""
+JSON_ONE_OF = "CASE {cases} END"
+
 HASH_AS_UUID = "CASE WHEN hash ~ '^[0-9a-fA-F]{32}$' THEN hash::uuid END"
 
 STAGED_TABLES = {
@@ -186,6 +208,20 @@ STAGED_TABLES = {
                 "mode": "data ->> 'mode'",
             },
             indexes=("course_run_id, user_id",),
+            pushdown={
+                "is_active": JSON_BOOLEAN.format(key="is_active"),
+                "mode": JSON_ONE_OF.format(
+                    key="mode",
+                    cases=" ".join(
+                        f"""WHEN data @> '{{"mode": "{mode}"}}' THEN '{mode}'""" for mode in MODES
+                    ),
+                ),
+            },
+            recompute_when=(
+                f"NOT ({JSON_IS_BOOLEAN.format(key='is_active')} AND ("
+                + " OR ".join(f"""data @> '{{"mode": "{mode}"}}'""" for mode in MODES)
+                + "))"
+            ),
         ),
         StagedTable(
             "mm_programenrollment",
@@ -313,16 +349,20 @@ def copy_statements(
     schema: str = SOURCE_SCHEMA,
     mm_user_ids: list[int] | None = None,
     parent_ids: list[int] | None = None,
+    remote: bool = False,
 ) -> list[tuple[sql.Composable, list]]:
     """The statements that build one staged copy; `mm_user_ids` narrows it to some learners.
 
     When narrowed, a table without a user column but with a parent (order lines, receipts)
     keeps only the rows of the parent rows already staged (`parent_ids`).
+
+    For a foreign (`remote`) source with `pushdown` columns, the copy is written as a GROUP BY
+    over every column, id included, so it merges no rows; postgres_fdw then ships the whole
+    query, expressions included, and only the small computed values cross the network instead
+    of each row's JSON document. Then only the rows whose values the shippable stand-ins
+    cannot decide are fetched whole, and get the exact expressions applied locally.
     """
-    select_list = sql.SQL(", ").join(
-        sql.SQL("{} AS {}").format(sql.SQL(expr), sql.Identifier(col))
-        for col, expr in table.columns.items()
-    )
+    use_pushdown = remote and table.pushdown is not None
     conditions = [sql.SQL(table.where)] if table.where else []
     params: list = []
     if mm_user_ids is not None and table.user_column:
@@ -333,21 +373,93 @@ def copy_statements(
         params.append(list(parent_ids))
     where = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conditions) if conditions else sql.SQL("")
     name = sql.Identifier(table.name)
+    source = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table.source))
+    if use_pushdown:
+        select = _pushdown_select(table, source, where)
+    else:
+        select = sql.SQL("SELECT {} FROM {}{}").format(_select_list(table.columns), source, where)
     statements = [
         (sql.SQL("DROP TABLE IF EXISTS pg_temp.{}").format(name), []),
-        (
-            sql.SQL("CREATE TEMP TABLE {} AS SELECT {} FROM {}.{}{}").format(
-                name, select_list, sql.Identifier(schema), sql.Identifier(table.source), where
-            ),
-            params,
-        ),
+        (sql.SQL("CREATE TEMP TABLE {} AS {}").format(name, select), params),
     ]
+    if use_pushdown:
+        statements.append((_recompute(table, name, source, conditions), params))
     statements += [
         (sql.SQL("CREATE INDEX ON {} ({})").format(name, sql.SQL(columns)), [])
         for columns in table.indexes
     ]
     statements.append((sql.SQL("ANALYZE {}").format(name), []))
     return statements
+
+
+def _select_list(expressions: dict[str, str]) -> sql.Composable:
+    return sql.SQL(", ").join(
+        sql.SQL("{} AS {}").format(sql.SQL(expr), sql.Identifier(col))
+        for col, expr in expressions.items()
+    )
+
+
+def _pushdown_select(table: StagedTable, source: sql.Composable, where: sql.Composable):
+    """The copy as a no-op GROUP BY that postgres_fdw ships whole (see copy_statements)."""
+    expressions = {**table.columns, **table.pushdown}
+    positions = ", ".join(str(n) for n in range(1, len(expressions) + 1))
+    return sql.SQL("SELECT {} FROM {}{} GROUP BY {}").format(
+        _select_list(expressions), source, where, sql.SQL(positions)
+    )
+
+
+def _recompute(table: StagedTable, name, source, conditions) -> sql.Composable:
+    """Fetch whole, and read exactly, the rows the shippable stand-ins could not decide."""
+    exact = {col: table.columns[col] for col in table.pushdown}
+    return sql.SQL(
+        "UPDATE {name} SET {sets} FROM (SELECT id, {exprs} FROM {source} WHERE {when}) AS exact "
+        "WHERE {name}.id = exact.id"
+    ).format(
+        name=name,
+        sets=sql.SQL(", ").join(
+            sql.SQL("{col} = exact.{col}").format(col=sql.Identifier(col)) for col in exact
+        ),
+        exprs=_select_list(exact),
+        source=source,
+        when=sql.SQL(" AND ").join([*conditions, sql.SQL(table.recompute_when)]),
+    )
+
+
+def is_foreign(cursor, schema: str, table: str) -> bool:
+    """Whether the source table is mounted through a foreign data wrapper."""
+    cursor.execute(
+        "SELECT c.relkind = 'f' FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %s AND c.relname = %s",
+        [schema, table],
+    )
+    row = cursor.fetchone()
+    return bool(row and row[0])
+
+
+@contextmanager
+def local_aggregation_disabled(cursor, active: bool):
+    """Make the planner prefer the remote aggregation path, then restore the settings.
+
+    The no-op GROUP BY of a pushdown copy can run remotely or locally; locally it would fetch
+    every JSON document, the very thing it exists to avoid. Disabling local hash and sort
+    aggregation for the one statement makes the shipped path the cheaper one; the results
+    are the same either way.
+    """
+    if not active:
+        yield
+        return
+    cursor.execute("SELECT current_setting('enable_hashagg'), current_setting('enable_sort')")
+    hashagg, sort = cursor.fetchone()
+    cursor.execute(
+        "SELECT set_config('enable_hashagg', 'off', true), set_config('enable_sort', 'off', true)"
+    )
+    # No try/finally: if the statements fail, the rollback discards these settings anyway,
+    # and a query in the aborted transaction would hide the real error.
+    yield
+    cursor.execute(
+        "SELECT set_config('enable_hashagg', %s, true), set_config('enable_sort', %s, true)",
+        [hashagg, sort],
+    )
 
 
 def stage(
@@ -364,8 +476,12 @@ def stage(
                     sql.SQL("SELECT array_agg(id) FROM {}").format(sql.Identifier(table.parent[1]))
                 )
                 parent_ids = cursor.fetchone()[0] or []
-            for statement, params in copy_statements(table, schema, mm_user_ids, parent_ids):
-                cursor.execute(statement, params or None)
+            remote = is_foreign(cursor, schema, table.source)
+            with local_aggregation_disabled(cursor, remote and table.pushdown is not None):
+                for statement, params in copy_statements(
+                    table, schema, mm_user_ids, parent_ids, remote
+                ):
+                    cursor.execute(statement, params or None)
         else:
             cursor.execute("DROP TABLE IF EXISTS pg_temp.%s" % name)  # noqa: UP031
             cursor.execute(DERIVED_TABLES[name][0])

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
+from django.db import connection, transaction
 from django.test import override_settings
 from psycopg import sql
 
@@ -405,3 +405,98 @@ def test_the_command_refuses_databases_it_did_not_make(monkeypatch):
         )
     with pytest.raises(CommandError, match="DEMO_READER_PASSWORD"):
         call_command("create_micromasters_demo", users=10, reader="someone", stdout=StringIO())
+
+
+# What the import writes, by natural keys (ids and import-time timestamps differ between runs).
+TARGET_ROWS = {
+    "courses_courserun": """
+        SELECT c.readable_id, r.courseware_id, r.title, r.run_tag, r.start_date, r.end_date,
+               r.expiration_date, r.has_courseware_url, r.live, r.language
+          FROM courses_courserun r JOIN courses_course c ON c.id = r.course_id""",
+    "courses_courserunenrollment": """
+        SELECT u.username, r.courseware_id, e.active, e.enrollment_mode, e.edx_enrolled,
+               e.edx_emails_subscription, e.edx_enrollment_retry_count, e.change_status
+          FROM courses_courserunenrollment e JOIN users_user u ON u.id = e.user_id
+          JOIN courses_courserun r ON r.id = e.run_id""",
+    "courses_courserungrade": """
+        SELECT u.username, r.courseware_id, g.grade, g.letter_grade, g.passed, g.created_on
+          FROM courses_courserungrade g JOIN users_user u ON u.id = g.user_id
+          JOIN courses_courserun r ON r.id = g.course_run_id""",
+    "courses_courseruncertificate": """
+        SELECT u.username, r.courseware_id, c.uuid, c.issue_date, c.certificate_page_revision_id
+          FROM courses_courseruncertificate c JOIN users_user u ON u.id = c.user_id
+          JOIN courses_courserun r ON r.id = c.course_run_id""",
+    "courses_programenrollment": """
+        SELECT u.username, p.readable_id, e.active, e.enrollment_mode
+          FROM courses_programenrollment e JOIN users_user u ON u.id = e.user_id
+          JOIN courses_program p ON p.id = e.program_id""",
+    "courses_programcertificate": """
+        SELECT u.username, p.readable_id, c.uuid, c.issue_date, c.certificate_page_revision_id
+          FROM courses_programcertificate c JOIN users_user u ON u.id = c.user_id
+          JOIN courses_program p ON p.id = c.program_id""",
+    "courses_paidcourserun": """
+        SELECT u.username, r.courseware_id, o.reference_number
+          FROM courses_paidcourserun pr JOIN users_user u ON u.id = pr.user_id
+          JOIN courses_courserun r ON r.id = pr.course_run_id
+          JOIN ecommerce_order o ON o.id = pr.order_id""",
+    "flexiblepricing_flexibleprice": """
+        SELECT u.username, f.status, f.income_usd, f.tier_id, f.courseware_object_id, f.created_on
+          FROM flexiblepricing_flexibleprice f JOIN users_user u ON u.id = f.user_id""",
+    "ecommerce_order": """
+        SELECT o.reference_number, o.state, o.total_price_paid, u.username, o.created_on
+          FROM ecommerce_order o JOIN users_user u ON u.id = o.purchaser_id""",
+    "ecommerce_line": """
+        SELECT o.reference_number, l.purchased_object_id, l.product_version_id, l.quantity
+          FROM ecommerce_line l JOIN ecommerce_order o ON o.id = l.order_id""",
+    "ecommerce_transaction": """
+        SELECT t.transaction_id, o.reference_number, t.amount, t.transaction_type, t.data
+          FROM ecommerce_transaction t JOIN ecommerce_order o ON o.id = t.order_id""",
+}
+
+
+def _target_rows() -> dict[str, list[tuple]]:
+    return {table: sorted(rows(query), key=repr) for table, query in TARGET_ROWS.items()}
+
+
+@pytest.mark.fdw
+@pytest.mark.django_db(transaction=True)
+def test_the_mount_gives_the_same_target_rows_as_plain_tables(demo_source):
+    """Staging through postgres_fdw (with its pushdown shortcuts) changes nothing that lands."""
+    call_command(
+        "create_micromasters_demo",
+        users=300,
+        seed=7,
+        source_database=SOURCE_DB,
+        replace=True,
+        reader=READER,
+        stdout=StringIO(),
+    )
+    reader_url = Server.from_settings().url(SOURCE_DB, user=READER, password=READER_PASSWORD)
+    with override_settings(MICROMASTERS_DATABASE_URL=reader_url):
+        call_command("setup_micromasters_fdw", schema=SCHEMA, server_name=SERVER, stdout=StringIO())
+    plain = f"{SCHEMA}_plain"
+    try:
+        with transaction.atomic():
+            build(plain, users=300, seed=7)
+        landed = {}
+        for schema in (SCHEMA, plain):
+            with transaction.atomic():
+                call_command(
+                    "import_micromasters_data",
+                    all=True,
+                    interactive=False,
+                    source_schema=schema,
+                    stdout=StringIO(),
+                )
+                landed[schema] = _target_rows()
+                transaction.set_rollback(True)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(plain))
+            )
+
+    empty = [table for table, found in landed[SCHEMA].items() if not found]
+    assert not empty, f"nothing landed in {empty}"
+    for table in TARGET_ROWS:
+        assert landed[SCHEMA][table] == landed[plain][table], table
