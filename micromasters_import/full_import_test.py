@@ -229,8 +229,11 @@ def test_the_whole_import_then_a_rerun_that_inserts_nothing(world):
     rows, batch = latest_batch_rows()
     assert {num: row.status for num, row in rows.items()} == dict.fromkeys(ALL_NUMS, "done")
     assert inserted(rows) == EXPECTED
+    # 002 ran before and nothing it reads changed since: it is skipped as unchanged.
+    assert "Applying 002_course_runs... unchanged" in out
     for num, row in rows.items():
-        assert f"Applying {num}_{row.name}... OK ({EXPECTED[num]} inserted" in out
+        if num != "002":
+            assert f"Applying {num}_{row.name}... OK ({EXPECTED[num]} inserted" in out
     assert f"Done: 13 step(s), {sum(EXPECTED.values())} row(s) inserted." in out
     full = counts()
     assert full == {
@@ -259,6 +262,22 @@ def test_the_whole_import_then_a_rerun_that_inserts_nothing(world):
     for num in ALL_NUMS[1:]:
         assert rows[num].report["already_present"] >= EXPECTED[num], num
     assert "Done: 13 step(s), 0 row(s) inserted." in again
+    assert counts() == full
+    # Nothing changed, so every step but the mount check is skipped without reading the source
+    # again, and reports what its last run found.
+    for num, row in rows.items():
+        if num != "001":
+            assert f"Applying {num}_{row.name}... unchanged" in again
+            assert row.report["unchanged_since"]
+    # --recheck re-reads everything, and finds the same.
+    rechecked = run("--all", "--recheck")
+    rechecked_rows, _ = latest_batch_rows()
+    assert inserted(rechecked_rows) == dict.fromkeys(ALL_NUMS, 0)
+    assert "unchanged" not in rechecked
+    counted = ("candidates", "inserted", "already_present", "skipped")
+    for num in ALL_NUMS[1:]:
+        carried = {key: rows[num].report[key] for key in counted}
+        assert {key: rechecked_rows[num].report[key] for key in counted} == carried, num
     assert counts() == full
 
     # So does a dry run now, and it still changes nothing.

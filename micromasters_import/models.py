@@ -117,6 +117,12 @@ class ImportRun(TimestampedModel):
     report = models.JSONField(
         default=dict, blank=True, help_text="Per-outcome counts: what came over and why not"
     )
+    fingerprint = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        help_text="Digest of the step's SQL and of everything it read, at the end of its run",
+    )
 
     class Meta:
         ordering = ["-id"]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from django.db import connection, transaction
 from mitol.common.utils.datetime import now_in_utc
 
-from micromasters_import import invariants, outcomes, staging
+from micromasters_import import fingerprint, invariants, outcomes, staging
 from micromasters_import.models import ImportBatch, ImportRun
 from micromasters_import.steps import Step
 
@@ -63,6 +63,7 @@ class Runner:
     schema: str = staging.SOURCE_SCHEMA
     dry_run: bool = False
     single_transaction: bool = False
+    recheck: bool = False
     options: dict = field(default_factory=dict)
     on_sql: Callable[[str, str], None] | None = None
     on_step_start: Callable[[Step], None] | None = None
@@ -71,6 +72,8 @@ class Runner:
     batch: uuid.UUID = field(default_factory=uuid.uuid4)
     results: list[StepResult] = field(default_factory=list)
     checks: list[invariants.Check] = field(default_factory=list)
+    unchanged: dict[str, ImportRun] = field(default_factory=dict)
+    source_fingerprints: dict[str, str] = field(default_factory=dict)
 
     def run(self) -> list[StepResult]:
         """Run every step; raises StepFailed after recording the failure in the ledger."""
@@ -91,6 +94,7 @@ class Runner:
         finally:
             with connection.cursor() as cursor:
                 staging.drop(cursor, staged)
+            self._record_fingerprints()
             record.finished_on = now_in_utc()
             record.invariants = [check.as_dict() for check in self.checks]
             record.save()
@@ -131,10 +135,81 @@ class Runner:
 
     # -- execution ------------------------------------------------------------------------
 
+    def _plan(self) -> None:
+        """Find the leading steps whose inputs are unchanged since their last successful run.
+
+        Only a leading run of steps is skipped: once one step executes, it may add rows the
+        next steps read, so every later step executes too. Computed in the staging
+        transaction, so the source fingerprints describe the very rows that are staged.
+        """
+        self.unchanged = {}
+        with connection.cursor() as cursor:
+            self.source_fingerprints = fingerprint.source_fingerprints(
+                cursor, self.schema, self.steps
+            )
+            local = None
+            for step in self.steps:
+                if not step.writes:
+                    continue  # a check (001) always runs, and adds nothing later steps read
+                last = (
+                    ImportRun.objects.filter(step=step.num, status=ImportRun.DONE)
+                    .exclude(fingerprint="")
+                    .order_by("-id")
+                    .first()
+                )
+                if self.recheck or last is None:
+                    break
+                if local is None:
+                    local = fingerprint.local_fingerprints(cursor, self.steps)
+                if last.fingerprint != fingerprint.step_fingerprint(
+                    step, self.source_fingerprints, local
+                ):
+                    break
+                self.unchanged[step.num] = last
+
+    def _record_fingerprints(self) -> None:
+        """Store, on each step done in this run, the digest of its inputs as the run left them."""
+        done = [
+            row
+            for row in ImportRun.objects.filter(batch=self.batch, status=ImportRun.DONE)
+            if row.step in {step.num for step in self.steps}
+        ]
+        if not done or not self.source_fingerprints:
+            return
+        by_num = {step.num: step for step in self.steps}
+        with connection.cursor() as cursor:
+            local = fingerprint.local_fingerprints(cursor, [by_num[row.step] for row in done])
+        for row in done:
+            row.fingerprint = fingerprint.step_fingerprint(
+                by_num[row.step], self.source_fingerprints, local
+            )
+            row.save(update_fields=["fingerprint", "updated_on"])
+
+    def _skip(self, step: Step, row: ImportRun) -> StepResult:
+        """An unchanged step: nothing to insert; its last report, with inserts now present."""
+        last = self.unchanged[step.num]
+        report = dict(last.report or {})
+        if step.reports_outcomes:
+            report["already_present"] = report.get("already_present", 0) + report.get("inserted", 0)
+        report["inserted"] = 0
+        report["unchanged_since"] = str(last.batch)
+        row.started_on = now_in_utc()
+        return StepResult(step=step, ledger=row, report=report)
+
     def _stage(self, staged: list[str]) -> None:
+        try:
+            self._plan()
+        except Exception as error:
+            raise StagingFailed(
+                f"reading the MicroMasters source failed: {one_line(error)}"
+            ) from error
         names: set[str] = set()
+        selected: set[str] = set()
         for step in self.steps:
-            names |= step.staged_tables
+            selected |= step.staged_tables
+            if step.num not in self.unchanged:
+                names |= step.staged_tables
+        names |= invariants.STAGED_TABLES & selected
         if not names:
             return
         started = time.monotonic()
@@ -152,6 +227,8 @@ class Runner:
     def _execute(self, step: Step, row: ImportRun) -> StepResult:
         if self.on_step_start:
             self.on_step_start(step)
+        if step.num in self.unchanged:
+            return self._skip(step, row)
         if self.on_sql:
             self.on_sql(step.label, step.sql)
         started = time.monotonic()

@@ -65,6 +65,14 @@ class Command(BaseCommand):
             help="Do not ask for confirmation.",
         )
         how.add_argument(
+            "--recheck",
+            action="store_true",
+            help=(
+                "Run every selected step even when nothing it reads has changed since it last "
+                "ran (such steps are otherwise skipped and reported as unchanged)."
+            ),
+        )
+        how.add_argument(
             "--force",
             action="store_true",
             help="Run a step even if the steps it needs have not been done.",
@@ -166,9 +174,10 @@ class Command(BaseCommand):
             schema=options["source_schema"],
             dry_run=dry_run,
             single_transaction=options["single_transaction"],
+            recheck=options["recheck"],
             options={
                 key: options[key]
-                for key in ("num", "all", "dry_run", "single_transaction", "force")
+                for key in ("num", "all", "dry_run", "single_transaction", "force", "recheck")
             },
             on_sql=self._print_sql if self.verbosity >= 2 else None,
             on_step_start=self._print_start,
@@ -236,6 +245,12 @@ class Command(BaseCommand):
 
     def _print_end(self, result: StepResult) -> None:
         report = result.report
+        if report.get("unchanged_since"):
+            self.stdout.write(
+                self.style.SUCCESS(" unchanged")
+                + " (nothing it reads changed since its last run; nothing to do)"
+            )
+            return
         parts = [f"{report.get('inserted', 0)} inserted"]
         if report.get("already_present"):
             parts.append(f"{report['already_present']} already present")

@@ -780,7 +780,8 @@ def test_after_a_failure_list_shows_the_failed_step_and_a_rerun_picks_up(world):
     with connection.cursor() as cursor:
         cursor.execute("ALTER TABLE courses_programenrollment DROP CONSTRAINT no_audit_for_test")
     again, _ = run("--num", "002,011", "--noinput")
-    assert applied(again) == {"002_course_runs": 0, "011_program_enrollments": 1}
+    assert "Applying 002_course_runs... unchanged" in again
+    assert applied(again) == {"011_program_enrollments": 1}
 
 
 def make_011_raise():
