@@ -8,8 +8,18 @@ the number of offending rows and a few of their ids, so an operator can look the
 
 from dataclasses import asdict, dataclass, field
 
-# The staged source tables the checks read; staged even when every step is unchanged.
+# The staged source tables the checks read, and the MITx Online tables they read.
 STAGED_TABLES = {"mm_coursecert", "mm_order", "mm_receipt", "mm_learner"}
+SOURCE_COPIES = {"mm_coursecert", "mm_order", "mm_receipt", "mm_mitxonline_uid"}
+LOCAL_TABLES = {
+    "courses_courseruncertificate",
+    "courses_courserunenrollment",
+    "courses_courserungrade",
+    "courses_courserun",
+    "ecommerce_order",
+    "ecommerce_transaction",
+    "users_user",
+}
 
 PASS = "pass"
 FAIL = "fail"
