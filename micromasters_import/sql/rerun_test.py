@@ -2,6 +2,8 @@
 
 import re
 
+from django.db import connection
+
 from courses.models import CourseRun, CourseRunEnrollment
 from micromasters_import.source.factories import (
     MMCachedEnrollmentFactory,
@@ -91,4 +93,20 @@ def test_recheck_runs_everything(run_steps, learner, mapped_course):
 
     assert staged_count(again) == staged_count(first)
     assert "unchanged_since" not in again["002"]
+    assert again["003"]["already_present"] == 1
+
+
+def test_a_table_that_cannot_be_fingerprinted_never_lets_its_steps_be_skipped(
+    run_steps, learner, mapped_course
+):
+    _enrolled_world(learner, mapped_course)
+    run_steps("002", "003")
+    with connection.cursor() as cursor:  # xml has no hash function
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute("ALTER TABLE micromasters_import_courseid ADD COLUMN note xml")
+
+    again = run_steps("002", "003")
+
+    assert "unchanged_since" not in again["002"]
+    assert "unchanged_since" not in again["003"]
     assert again["003"]["already_present"] == 1
