@@ -85,27 +85,19 @@ def explain(learner: Learner, schema: str = staging.SOURCE_SCHEMA) -> list[StepE
     for step in steps:
         names |= step.staged_tables
     results: list[StepExplanation] = []
-    with lock.import_lock(connection):
-        try:
-            with transaction.atomic(), connection.cursor() as cursor:
-                staging.stage(cursor, names, schema, mm_user_ids=[learner.mm_user_id])
-                for step in steps:
-                    cursor.execute(step.sql)
-                    rows = [
-                        (code, int(count), list(sample or []))
-                        for code, count, sample in cursor.fetchall()
-                        if code != outcomes.INSERTED and count
-                    ]
-                    table = CANDIDATE_TABLE.get(step.num, "?")
-                    results.append(StepExplanation(step, table, sorted(rows)))
-                raise _RolledBack
-        except _RolledBack:
-            pass
+    with lock.import_lock(connection), transaction.atomic(), connection.cursor() as cursor:
+        staging.stage(cursor, names, schema, mm_user_ids=[learner.mm_user_id])
+        for step in steps:
+            cursor.execute(step.sql)
+            rows = [
+                (code, int(count), list(sample or []))
+                for code, count, sample in cursor.fetchall()
+                if code != outcomes.INSERTED and count
+            ]
+            table = CANDIDATE_TABLE.get(step.num, "?")
+            results.append(StepExplanation(step, table, sorted(rows)))
+        transaction.set_rollback(True)  # nothing the steps did is kept (an error rolls back too)
     return results
-
-
-class _RolledBack(Exception):
-    pass
 
 
 def render(learner: Learner, results: list[StepExplanation]) -> str:

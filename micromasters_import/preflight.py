@@ -126,10 +126,6 @@ def drift_problems(cursor, steps: list[Step]) -> list[str]:
     return problems
 
 
-class _RolledBack(Exception):
-    """Raised to roll back the empty staged copies the SQL check plans against."""
-
-
 DO_BLOCK = re.compile(r"\A(?:\s*--[^\n]*\n)*\s*DO\b", re.IGNORECASE)
 
 
@@ -147,24 +143,22 @@ def sql_problems(cursor, steps: list[Step], schema: str) -> list[str]:
     for step in planned:
         names |= step.staged_tables
     problems = []
-    try:
-        with transaction.atomic():
+    with transaction.atomic():
+        try:
+            staging.stage(cursor, names, schema, mm_user_ids=[])
+        except DatabaseError as error:
+            problems.append(f"reading the MicroMasters source failed: {one_line(error)}")
+            transaction.set_rollback(True)
+            return problems
+        for step in planned:
             try:
-                staging.stage(cursor, names, schema, mm_user_ids=[])
+                with transaction.atomic():
+                    cursor.execute("EXPLAIN\n" + step.sql)
             except DatabaseError as error:
-                problems.append(f"reading the MicroMasters source failed: {one_line(error)}")
-                raise _RolledBack from error
-            for step in planned:
-                try:
-                    with transaction.atomic():
-                        cursor.execute("EXPLAIN\n" + step.sql)
-                except DatabaseError as error:
-                    problems.append(
-                        f"step {step.label} has broken SQL ({step.path.name}): {one_line(error)}"
-                    )
-            raise _RolledBack
-    except _RolledBack:
-        pass
+                problems.append(
+                    f"step {step.label} has broken SQL ({step.path.name}): {one_line(error)}"
+                )
+        transaction.set_rollback(True)  # the empty staged copies were only for planning
     return problems
 
 

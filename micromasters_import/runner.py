@@ -33,10 +33,6 @@ class StagingFailed(RuntimeError):
     """Copying the source failed (e.g. the mount went away): nothing was imported."""
 
 
-class _Rollback(Exception):
-    """Raised inside the outer atomic block to roll a dry run back on purpose."""
-
-
 def one_line(error: Exception) -> str:
     """The first line of a database error, which is the part an operator needs."""
     text = str(error).strip().splitlines()
@@ -73,6 +69,7 @@ class Runner:
     results: list[StepResult] = field(default_factory=list)
     checks: list[invariants.Check] = field(default_factory=list)
     unchanged: dict[str, ImportRun] = field(default_factory=dict)
+    carried_from: ImportBatch | None = None
     source_fingerprints: dict[str, str] = field(default_factory=dict)
 
     def run(self) -> list[StepResult]:
@@ -102,9 +99,8 @@ class Runner:
 
     def _check(self) -> None:
         """The post-run invariants, while the staged source still exists."""
-        carried = self._carried_checks()
-        if carried is not None:
-            self.checks = carried
+        if self.carried_from is not None:
+            self.checks = self._carried_checks(self.carried_from)
             return
         with connection.cursor() as cursor:
             self.checks = invariants.run_checks(cursor)
@@ -129,10 +125,8 @@ class Runner:
         earlier = ImportBatch.objects.filter(batch=batches.pop()).first()
         return earlier if earlier and earlier.invariants else None
 
-    def _carried_checks(self) -> list[invariants.Check] | None:
-        earlier = self._unchanged_batch()
-        if earlier is None:
-            return None
+    @staticmethod
+    def _carried_checks(earlier: ImportBatch) -> list[invariants.Check]:
         return [
             invariants.Check(
                 name=check["name"],
@@ -204,6 +198,7 @@ class Runner:
                 ):
                     break
                 self.unchanged[step.num] = last
+        self.carried_from = self._unchanged_batch()
 
     def _record_fingerprints(self) -> None:
         """Store, on each step done in this run, the digest of its inputs as the run left them."""
@@ -247,7 +242,7 @@ class Runner:
             selected |= step.staged_tables
             if step.num not in self.unchanged:
                 names |= step.staged_tables
-        if self._unchanged_batch() is None:
+        if self.carried_from is None:
             names |= invariants.STAGED_TABLES & selected
         if not names:
             return
@@ -318,9 +313,7 @@ class Runner:
                         self.on_step_end(done[-1])
                 self._check()
                 if self.dry_run:
-                    raise _Rollback
-        except _Rollback:
-            pass
+                    transaction.set_rollback(True)
         except Exception:
             if failure is None:
                 raise

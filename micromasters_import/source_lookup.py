@@ -25,6 +25,7 @@ from django.db import DatabaseError, connection, transaction
 from psycopg import sql
 
 from micromasters_import import staging
+from micromasters_import.runner import one_line
 
 log = logging.getLogger(__name__)
 
@@ -168,8 +169,7 @@ def _read(schema: str, tables: list[str], build, optional: tuple[str, ...] = ())
             cursor.execute("SELECT set_config('statement_timeout', %s, true)", [previous])
             return result
     except DatabaseError as error:
-        text = str(error).strip()
-        first_line = text.splitlines()[0] if text else type(error).__name__
+        first_line = one_line(error)
         log.warning("reading the MicroMasters source failed: %s", first_line)
         raise _Unavailable(
             f'The MicroMasters source (schema "{schema}") could not be read: {first_line}'

@@ -7,6 +7,7 @@ The report of the latest run (or `--run ID`) as a table, JSON or CSV; or, with
 from django.core.management.base import BaseCommand, CommandError
 
 from micromasters_import import explain, lock, report, staging
+from micromasters_import.runner import one_line
 
 USAGE_ERROR = 2
 
@@ -56,9 +57,8 @@ class Command(BaseCommand):
         except explain.UnknownLearner as error:
             raise CommandError(str(error), returncode=USAGE_ERROR) from error
         except Exception as error:
-            first = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
             raise CommandError(
-                f"Cannot read the MicroMasters source in schema {schema!r}: {first}",
+                f"Cannot read the MicroMasters source in schema {schema!r}: {one_line(error)}",
                 returncode=USAGE_ERROR,
             ) from error
         try:
