@@ -8,7 +8,6 @@ from django.contrib import admin
 from mitol.common.admin import TimestampedModelAdmin
 
 from courses.models import (
-    ContractPage,
     Course,
     CourseRun,
     CourseRunCertificate,
@@ -18,23 +17,9 @@ from courses.models import (
     Program,
     ProgramCertificate,
     ProgramEnrollment,
-    Revision,
     VerifiableCredential,
 )
 from main.admin_mixins import AllObjectsAdminMixin
-
-
-@admin.register(Revision)
-class RevisionAdmin(admin.ModelAdmin):
-    list_display = ("id", "title", "created_at")
-    search_fields = ("title",)
-    ordering = ("-id",)
-
-
-@admin.register(ContractPage)
-class ContractPageAdmin(admin.ModelAdmin):
-    list_display = ("page_ptr", "title")
-    search_fields = ("title",)
 
 
 @admin.register(VerifiableCredential)

@@ -8,7 +8,6 @@ from factory import fuzzy
 from factory.django import DjangoModelFactory
 
 from courses.models import (
-    ContractPage,
     Course,
     CourseRun,
     CourseRunCertificate,
@@ -18,7 +17,6 @@ from courses.models import (
     Program,
     ProgramCertificate,
     ProgramEnrollment,
-    Revision,
     VerifiableCredential,
 )
 from users.factories import UserFactory
@@ -26,20 +24,6 @@ from users.factories import UserFactory
 
 def _days(days):
     return factory.LazyFunction(lambda: timezone.now() + timedelta(days=days))
-
-
-class RevisionFactory(DjangoModelFactory):
-    title = factory.Sequence(lambda n: f"Certificate page revision {n}")
-
-    class Meta:
-        model = Revision
-
-
-class ContractPageFactory(DjangoModelFactory):
-    title = factory.Sequence(lambda n: f"Contract {n}")
-
-    class Meta:
-        model = ContractPage
 
 
 class VerifiableCredentialFactory(DjangoModelFactory):

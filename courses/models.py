@@ -6,9 +6,9 @@ type, nullability or unique key differs from production would make tests pass he
 there. Behaviour the raw SQL bypasses (managers, `save()` rules) is kept too, so tests can
 show what the ORM would and would not see after an import.
 
-Wagtail, the B2B app and verifiable credentials are not part of this project; the tables
-the import points at from there get small stand-in models with the same table name and
-primary-key column.
+Wagtail's page revisions and the B2B app's contract pages stand in their own apps
+(`wagtailcore`, `b2b`), under MITx Online's app labels; verifiable credentials get a small
+stand-in model here, with the table name and primary-key column of the real one.
 """
 
 import uuid
@@ -92,41 +92,7 @@ class ValidateOnSaveMixin(models.Model):
         super().save(*args, force_insert=force_insert, force_update=force_update, **kwargs)
 
 
-# --- stand-ins for tables owned by apps outside this project -------------------------------
-
-
-class Revision(models.Model):
-    """Stand-in for wagtail's `wagtailcore_revision`, the certificate page revision.
-
-    Certificates and the import's mapping tables point at a revision id; only the integer
-    primary key matters to them. `title` and `created_at` let an operator recognise a row.
-    """
-
-    title = models.CharField(max_length=255, blank=True, default="")
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        db_table = "wagtailcore_revision"
-
-    def __str__(self):
-        return f"Revision {self.pk}: {self.title or '(untitled)'}"
-
-
-class ContractPage(models.Model):
-    """Stand-in for the B2B app's `b2b_contractpage`, whose primary key is `page_ptr_id`.
-
-    Course runs may belong to a B2B contract; the import never sets it, but the column is part
-    of the partial unique indexes, so the foreign key target must exist.
-    """
-
-    page_ptr = models.AutoField(primary_key=True, db_column="page_ptr_id")
-    title = models.CharField(max_length=255)
-
-    class Meta:
-        db_table = "b2b_contractpage"
-
-    def __str__(self):
-        return self.title
+# --- stand-in for a table the import points at but never writes ---------------------------
 
 
 class VerifiableCredential(TimestampedModel):
@@ -240,7 +206,7 @@ class CourseRun(TimestampedModel):
     live = models.BooleanField(default=False, db_index=True)
     is_self_paced = models.BooleanField(default=False)
     b2b_contract = models.ForeignKey(
-        ContractPage,
+        "b2b.ContractPage",
         on_delete=models.DO_NOTHING,
         null=True,
         blank=True,
@@ -435,7 +401,7 @@ class CourseRunCertificate(BaseCertificate):
 
     course_run = models.ForeignKey(CourseRun, on_delete=models.CASCADE, related_name="certificates")
     certificate_page_revision = models.ForeignKey(
-        Revision, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+        "wagtailcore.Revision", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
     )
 
     class Meta:
@@ -450,7 +416,7 @@ class ProgramCertificate(BaseCertificate):
 
     program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="certificates")
     certificate_page_revision = models.ForeignKey(
-        Revision, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+        "wagtailcore.Revision", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
     )
 
     class Meta:

@@ -30,16 +30,18 @@ def admin_user(db):
 
 @pytest.fixture
 def one_of_everything():
-    """One row per model of users, courses, ecommerce and flexiblepricing, via the factories."""
+    """One row per model of every stand-in app, via the factories."""
+    from b2b.factories import ContractPageFactory
     from courses import factories as courses_f
     from ecommerce import factories as ecommerce_f
     from flexiblepricing import factories as flexiblepricing_f
+    from wagtailcore.factories import RevisionFactory
 
-    courses_f.CourseRunEnrollmentFactory(run__b2b_contract=courses_f.ContractPageFactory())
+    courses_f.CourseRunEnrollmentFactory(run__b2b_contract=ContractPageFactory())
     courses_f.ProgramEnrollmentFactory()
     courses_f.CourseRunGradeFactory()
     courses_f.CourseRunCertificateFactory(
-        certificate_page_revision=courses_f.RevisionFactory(),
+        certificate_page_revision=RevisionFactory(),
         verifiable_credential=courses_f.VerifiableCredentialFactory(),
     )
     courses_f.ProgramCertificateFactory()

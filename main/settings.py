@@ -48,6 +48,23 @@ MICROMASTERS_SCHEMA = get_string(
     description="Schema where the MicroMasters tables are mounted",
 )
 
+# Where the import writes. "standins" (the default): this project's own copies of MITx
+# Online's tables, which `migrate` creates, for development, tests and the demo.
+# "mitxonline": a database that MITx Online migrated itself; `migrate` then leaves every MITx
+# Online app alone (their migration history is MITx Online's, not ours) and creates only the
+# import's own tables. `migrate` checks the choice against the database before it writes.
+MITXONLINE_TARGET = get_string(
+    name="MITXONLINE_TARGET",
+    default="standins",
+    description="standins (this project's copies of MITx Online's tables) or mitxonline",
+)
+# The apps that stand in for MITx Online's, under MITx Online's app labels.
+STANDIN_APPS = ["users", "wagtailcore", "b2b", "courses", "flexiblepricing", "ecommerce"]
+# Tells micromasters_import that these apps are stand-ins (inside MITx Online it is unset).
+MICROMASTERS_IMPORT_STANDINS = True
+if MITXONLINE_TARGET == "mitxonline":
+    MIGRATION_MODULES = dict.fromkeys(STANDIN_APPS)
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -58,10 +75,7 @@ INSTALLED_APPS = [
     "mitol.common.apps.CommonApp",
     "reversion",
     "main",
-    "users",
-    "courses",
-    "flexiblepricing",
-    "ecommerce",
+    *STANDIN_APPS,
     "micromasters_import",
 ]
 

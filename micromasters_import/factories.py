@@ -5,7 +5,7 @@ import uuid
 import factory
 from factory.django import DjangoModelFactory
 
-from courses.factories import CourseFactory, ProgramFactory, RevisionFactory
+from courses.factories import CourseFactory, ProgramFactory
 from flexiblepricing.factories import FlexiblePriceTierFactory
 from micromasters_import.models import (
     CourseCertificateRevisionId,
@@ -14,6 +14,7 @@ from micromasters_import.models import (
     ProgramId,
     ProgramTierId,
 )
+from wagtailcore.factories import RevisionFactory
 
 
 class CourseIdFactory(DjangoModelFactory):

@@ -18,7 +18,7 @@ import pytest
 from django.contrib.contenttypes.models import ContentType
 from django.core.management import call_command
 
-from courses.factories import CourseFactory, ProgramFactory, RevisionFactory
+from courses.factories import CourseFactory, ProgramFactory
 from courses.models import (
     CourseRun,
     CourseRunCertificate,
@@ -42,6 +42,7 @@ from micromasters_import.models import (
 )
 from micromasters_import.source import factories as mm
 from users.factories import UserFactory
+from wagtailcore.factories import RevisionFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

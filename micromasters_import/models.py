@@ -29,7 +29,7 @@ class ProgramId(models.Model):
     micromasters_id = models.IntegerField(unique=True, help_text="MicroMasters courses_program.id")
     program = models.OneToOneField("courses.Program", on_delete=models.CASCADE)
     program_certificate_revision = models.ForeignKey(
-        "courses.Revision",
+        "wagtailcore.Revision",
         null=True,
         blank=True,
         on_delete=models.CASCADE,
@@ -68,7 +68,7 @@ class CourseCertificateRevisionId(models.Model):
 
     course = models.OneToOneField("courses.Course", on_delete=models.CASCADE)
     certificate_page_revision = models.ForeignKey(
-        "courses.Revision", null=True, blank=True, on_delete=models.CASCADE
+        "wagtailcore.Revision", null=True, blank=True, on_delete=models.CASCADE
     )
 
     class Meta:

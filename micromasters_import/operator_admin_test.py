@@ -11,7 +11,7 @@ from django.contrib.messages import get_messages
 from django.db import connection
 from django.urls import reverse
 
-from courses.factories import CourseFactory, ProgramFactory, RevisionFactory
+from courses.factories import CourseFactory, ProgramFactory
 from flexiblepricing.factories import FlexiblePriceTierFactory
 from micromasters_import import source_lookup
 from micromasters_import.models import (
@@ -23,6 +23,7 @@ from micromasters_import.models import (
     ProgramTierId,
 )
 from micromasters_import.source import factories as mm_factories
+from wagtailcore.factories import RevisionFactory
 
 MAPPING_MODELS = ["courseid", "programid", "programtierid", "coursecertificaterevisionid"]
 

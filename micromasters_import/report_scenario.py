@@ -26,7 +26,6 @@ from courses.factories import (
     ProgramCertificateFactory,
     ProgramEnrollmentFactory,
     ProgramFactory,
-    RevisionFactory,
 )
 from ecommerce.factories import (
     LineFactory,
@@ -44,6 +43,7 @@ from micromasters_import.models import (
 )
 from micromasters_import.source import factories as mm
 from users.factories import UserFactory
+from wagtailcore.factories import RevisionFactory
 
 PRICE = Decimal("250.00")
 

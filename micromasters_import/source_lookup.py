@@ -20,11 +20,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from psycopg import sql
 
-from micromasters_import import staging
+from micromasters_import import app_settings
 from micromasters_import.runner import one_line
 
 log = logging.getLogger(__name__)
@@ -35,7 +34,7 @@ TIMEOUT_MS = 15000
 
 def default_schema() -> str:
     """Where MicroMasters is mounted: MICROMASTERS_SCHEMA, else `micromasters`."""
-    return getattr(settings, "MICROMASTERS_SCHEMA", None) or staging.SOURCE_SCHEMA
+    return app_settings.source_schema()
 
 
 @dataclass(frozen=True)

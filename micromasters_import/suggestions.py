@@ -27,6 +27,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from django.apps import apps
+
 HIGH, MEDIUM, LOW = "high", "medium", "low"
 CONFIDENCES = (HIGH, MEDIUM, LOW)
 # A proposal's confidence from its score.
@@ -349,10 +351,12 @@ class Suggestions:
 
 def gather(schema: str | None = None) -> Suggestions:
     """Read MicroMasters (through the mount) and MITx Online, and propose mappings."""
-    from courses.models import Course, CourseRun, Program
     from micromasters_import import source_lookup
     from micromasters_import.models import CourseId, ProgramId
 
+    Course = apps.get_model("courses", "Course")
+    CourseRun = apps.get_model("courses", "CourseRun")
+    Program = apps.get_model("courses", "Program")
     schema = schema or source_lookup.default_schema()
     problem = source_lookup.problem(schema)
     mm_courses = source_lookup.courses(schema=schema) if problem is None else None

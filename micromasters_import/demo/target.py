@@ -12,12 +12,10 @@ twice creates nothing the second time, so the demo script can always call it.
 from decimal import Decimal
 
 import reversion
+from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
 
-from courses.models import Course, CourseRun, Program, Revision
-from ecommerce.models import Discount, DiscountType, PaymentType, Product, RedemptionType
-from flexiblepricing.models import FlexiblePriceTier
 from micromasters_import.demo import catalog
 from micromasters_import.demo.pseudorandom import (
     Rand,
@@ -35,6 +33,15 @@ from micromasters_import.models import (
     ProgramId,
     ProgramTierId,
 )
+
+# MITx Online's models, through the registry: this app imports no other app's code.
+Course = apps.get_model("courses", "Course")
+CourseRun = apps.get_model("courses", "CourseRun")
+Program = apps.get_model("courses", "Program")
+Revision = apps.get_model("wagtailcore", "Revision")
+Discount = apps.get_model("ecommerce", "Discount")
+Product = apps.get_model("ecommerce", "Product")
+FlexiblePriceTier = apps.get_model("flexiblepricing", "FlexiblePriceTier")
 
 
 def users_sql(users: int, seed: int) -> str:
@@ -93,7 +100,7 @@ def _course(demo: catalog.Course, created: dict) -> Course:
 
 def _revision(title: str, created: dict) -> Revision:
     created["wagtailcore_revision"] += 1
-    return Revision.objects.create(title=title)
+    return Revision.objects.create(object_str=title)
 
 
 def _run(demo: catalog.Run, course: Course, created: dict) -> CourseRun:
@@ -141,9 +148,9 @@ def _tier(demo: catalog.TierProgram, program: Program, created: dict) -> None:
     discount = Discount.objects.create(
         amount=Decimal(demo.discount_amount),
         automatic=False,
-        discount_type=DiscountType.DOLLARS_OFF,
-        redemption_type=RedemptionType.UNLIMITED,
-        payment_type=PaymentType.FINANCIAL_ASSISTANCE,
+        discount_type="dollars-off",
+        redemption_type="unlimited",
+        payment_type="financial-assistance",
         max_redemptions=0,
         discount_code=f"{code}-financial-assistance-tier-{demo.tier_id}",
     )

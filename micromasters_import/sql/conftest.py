@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 from django.core.management import call_command
 
-from courses.factories import CourseFactory, CourseRunFactory, ProgramFactory, RevisionFactory
+from courses.factories import CourseFactory, CourseRunFactory, ProgramFactory
 from micromasters_import.models import (
     CourseCertificateRevisionId,
     CourseId,
@@ -19,6 +19,7 @@ from micromasters_import.models import (
 )
 from micromasters_import.source import factories as mm_factories
 from users.factories import UserFactory
+from wagtailcore.factories import RevisionFactory
 
 
 @pytest.fixture

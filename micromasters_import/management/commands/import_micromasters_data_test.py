@@ -21,7 +21,7 @@ from django.core.management.base import CommandError
 from django.db import connection, connections
 from django.urls import reverse
 
-from courses.factories import CourseFactory, ProgramFactory, RevisionFactory
+from courses.factories import CourseFactory, ProgramFactory
 from courses.models import CourseRun, ProgramEnrollment
 from micromasters_import import lock
 from micromasters_import.factories import ImportRunFactory, ProgramTierIdFactory
@@ -36,6 +36,7 @@ from micromasters_import.models import (
 from micromasters_import.source import factories as mm_factories
 from micromasters_import.steps import SQL_DIR, discover
 from users.factories import UserFactory
+from wagtailcore.factories import RevisionFactory
 
 ALL_NUMS = [f"{n:03d}" for n in range(1, 14)]
 STEPS = {step.num: step for step in discover()}

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, connections, transaction
 
-from micromasters_import import fdw
+from micromasters_import import app_settings, fdw
 
 CONFIG_ERROR = 2
 
@@ -37,7 +37,7 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--schema",
-            default=getattr(settings, "MICROMASTERS_SCHEMA", None) or "micromasters",
+            default=app_settings.source_schema(),
             help="Local schema for the foreign tables (default: MICROMASTERS_SCHEMA, %(default)s).",
         )
         parser.add_argument(
@@ -148,7 +148,7 @@ class Command(BaseCommand):
         return fdw.scrub(text, [*secrets, local] if local else secrets)
 
     def _source(self, required: bool):
-        url = getattr(settings, "MICROMASTERS_DATABASE_URL", None)
+        url = app_settings.source_database_url()
         if not url and not required:
             return None
         self.source = fdw.parse_url(url)

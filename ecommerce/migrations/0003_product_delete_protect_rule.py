@@ -10,7 +10,7 @@ from django.db import migrations
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("ecommerce", "0001_initial"),
+        ("ecommerce", "0002_initial"),
     ]
 
     operations = [
