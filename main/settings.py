@@ -47,6 +47,9 @@ MICROMASTERS_SCHEMA = get_string(
     default="micromasters",
     description="Schema where the MicroMasters tables are mounted",
 )
+# This project runs on its own stand-in MITx Online tables (inside MITx Online it is unset),
+# which is what lets the demo write fake learners here.
+MICROMASTERS_IMPORT_STANDINS = True
 
 # Where the import writes. "standins" (the default): this project's own copies of MITx
 # Online's tables, which `migrate` creates, for development, tests and the demo.

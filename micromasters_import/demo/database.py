@@ -93,12 +93,12 @@ def _comment(conn, kind: str, name: str) -> tuple[bool, str | None]:
     return (row is not None, row[0] if row else None)
 
 
-def recreate_database(server: Server, name: str, replace: bool, description: str) -> str:
-    """Create the demo database, or drop and recreate a previous demo one with `replace`.
+def check_database(server: Server, name: str, replace: bool) -> bool:
+    """Refuse a source database name the demo may not use; returns whether it exists.
 
-    Refuses the default database itself and any existing database that the demo did not
-    make. `DROP ... WITH (FORCE)` ends sessions still connected to an old demo database,
-    e.g. a postgres_fdw connection of a running server. Returns what was done.
+    Refuses the default database itself, any existing database that the demo did not make
+    (whatever the options: no flag lets the demo drop a database it did not make), and an
+    existing demo database without `replace`. Reads only, so it can run before any write.
     """
     if name == server.dbname:
         raise DemoDatabaseError(
@@ -106,17 +106,41 @@ def recreate_database(server: Server, name: str, replace: bool, description: str
         )
     with server.connect(autocommit=True) as conn:
         exists, comment = _comment(conn, "database", name)
+    if exists:
+        if not (comment or "").startswith(MARKER):
+            raise DemoDatabaseError(
+                f'database "{name}" exists and was not made by create_micromasters_demo: '
+                "refusing to touch it (choose another --source-database)"
+            )
+        if not replace:
+            raise DemoDatabaseError(
+                f'the demo database "{name}" already exists: pass --replace to rebuild it'
+            )
+    return exists
+
+
+def check_reader(server: Server, role: str) -> None:
+    """Refuse a reader role name that exists and was not made by the demo (reads only)."""
+    with server.connect(autocommit=True) as conn:
+        exists, comment = _comment(conn, "role", role)
+    if exists and not (comment or "").startswith(MARKER):
+        raise DemoDatabaseError(
+            f'role "{role}" exists and was not made by create_micromasters_demo: '
+            "refusing to change it (choose another --reader)"
+        )
+
+
+def recreate_database(server: Server, name: str, replace: bool, description: str) -> str:
+    """Create the demo database, or drop and recreate a previous demo one with `replace`.
+
+    `check_database` decides first, so only a database carrying the demo's comment is ever
+    dropped. `DROP ... WITH (FORCE)` ends sessions still connected to an old demo database,
+    e.g. a postgres_fdw connection of a running server. Returns what was done.
+    """
+    exists = check_database(server, name, replace)
+    with server.connect(autocommit=True) as conn:
         action = "created"
         if exists:
-            if not (comment or "").startswith(MARKER):
-                raise DemoDatabaseError(
-                    f'database "{name}" exists and was not made by create_micromasters_demo: '
-                    "refusing to touch it (choose another --source-database)"
-                )
-            if not replace:
-                raise DemoDatabaseError(
-                    f'the demo database "{name}" already exists: pass --replace to rebuild it'
-                )
             conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
             action = "replaced"
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
@@ -136,13 +160,9 @@ def grant_reader(server: Server, dbname: str, role: str, password: str) -> str:
     too. An existing role is reused (its password reset) only if the demo made it. The
     password is sent as a literal (DDL takes no parameters) with statement logging off.
     """
+    check_reader(server, role)
     with server.connect(autocommit=True) as conn:
-        exists, comment = _comment(conn, "role", role)
-        if exists and not (comment or "").startswith(MARKER):
-            raise DemoDatabaseError(
-                f'role "{role}" exists and was not made by create_micromasters_demo: '
-                "refusing to change it (choose another --reader)"
-            )
+        exists, _ = _comment(conn, "role", role)
         name = sql.Identifier(role)
         with conn.transaction():
             superuser = conn.execute(

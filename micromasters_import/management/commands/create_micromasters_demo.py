@@ -6,6 +6,9 @@ This command makes both, deterministically, at any scale: the source as its own 
 the MITx Online server (to be mounted with `setup_micromasters_fdw`, as in production), and
 the MITx Online side in the default database. It then says which MICROMASTERS_DATABASE_URL
 to use, with the password masked.
+
+It writes fake learners, so before writing anything it refuses (exit 2) a default database
+that looks real, and a source database, or reader role, it did not make (see `demo.guard`).
 """
 
 import os
@@ -13,7 +16,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from micromasters_import.demo import database, source, target
+from micromasters_import.demo import database, guard, source, target
 from micromasters_import.demo.pseudorandom import MAX_SEED
 
 READER_PASSWORD_ENV = "DEMO_READER_PASSWORD"
@@ -59,9 +62,38 @@ class Command(BaseCommand):
             f"${READER_PASSWORD_ENV}, and let it read the demo database: the role to put in "
             "MICROMASTERS_DATABASE_URL.",
         )
+        parser.add_argument(
+            guard.OVERRIDE_FLAG,
+            action="store_true",
+            help="Write the demo's fake learners even into a default database that looks real: "
+            "one inside MITx Online, or holding users, programs, courses or orders the demo did "
+            "not make. Without it such a database is refused and nothing is written.",
+        )
+        parser.add_argument(
+            "--check-only",
+            action="store_true",
+            help="Only check that the demo may write where these options say (exit 2 if not), "
+            "and write nothing; works before `migrate`.",
+        )
+
+    def check_targets(self, server, name, replace, reader, allow_real_database):
+        """Refuse, before any write, a real-looking default database, source or reader role."""
+        refusal = guard.refusal()
+        if refusal and not allow_real_database:
+            raise CommandError(refusal, returncode=2)
+        if refusal:
+            self.stderr.write(
+                f'Writing demo data into database "{server.dbname}" anyway ({guard.OVERRIDE_FLAG}).'
+            )
+        try:
+            database.check_database(server, name, replace)
+            if reader:
+                database.check_reader(server, reader)
+        except database.DemoDatabaseError as error:
+            raise CommandError(str(error), returncode=2) from None
 
     def handle(self, *args, **options):
-        """Source database first (it may be refused), then the MITx Online side."""
+        """Check every place it writes to, then build the source, then the MITx Online side."""
         self.verbosity = options["verbosity"]
         users, seed = options["users"], options["seed"]
         name, reader = options["source_database"], options["reader"]
@@ -75,6 +107,12 @@ class Command(BaseCommand):
                 f"--reader needs the role's password in ${READER_PASSWORD_ENV}", returncode=2
             )
         server = database.Server.from_settings()
+        self.check_targets(server, name, options["replace"], reader, options["allow_real_database"])
+        if options["check_only"]:
+            self.stdout.write(
+                f'Checked: the demo may fill database "{server.dbname}" and (re)create "{name}".'
+            )
+            return
         started = time.monotonic()
         try:
             action = database.recreate_database(
