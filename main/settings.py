@@ -47,10 +47,6 @@ MICROMASTERS_SCHEMA = get_string(
     default="micromasters",
     description="Schema where the MicroMasters tables are mounted",
 )
-# This project runs on its own stand-in MITx Online tables (inside MITx Online it is unset),
-# which is what lets the demo write fake learners here.
-MICROMASTERS_IMPORT_STANDINS = True
-
 # Where the import writes. "standins" (the default): this project's own copies of MITx
 # Online's tables, which `migrate` creates, for development, tests and the demo.
 # "mitxonline": a database that MITx Online migrated itself; `migrate` then leaves every MITx
@@ -63,7 +59,9 @@ MITXONLINE_TARGET = get_string(
 )
 # The apps that stand in for MITx Online's, under MITx Online's app labels.
 STANDIN_APPS = ["users", "wagtailcore", "b2b", "courses", "flexiblepricing", "ecommerce"]
-# Tells micromasters_import that these apps are stand-ins (inside MITx Online it is unset).
+# Tells micromasters_import that MITx Online's apps are this project's stand-ins (inside MITx
+# Online it is unset): its migrations follow the stand-ins' history, and the demo may write
+# fake learners here.
 MICROMASTERS_IMPORT_STANDINS = True
 if MITXONLINE_TARGET == "mitxonline":
     MIGRATION_MODULES = dict.fromkeys(STANDIN_APPS)

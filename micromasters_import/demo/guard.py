@@ -31,6 +31,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
 
+from micromasters_import import app_settings
 from micromasters_import.demo import catalog
 from micromasters_import.demo.pseudorandom import FIRST_NAMES, LAST_NAMES
 
@@ -43,7 +44,7 @@ SAMPLE = 3
 
 def mitxonline_itself() -> str | None:
     """Why the settings say this database is MITx Online's own, or None for the stand-ins."""
-    if not getattr(settings, "MICROMASTERS_IMPORT_STANDINS", False):
+    if not app_settings.uses_standins():
         return "this is MITx Online itself (MICROMASTERS_IMPORT_STANDINS is not set)"
     if getattr(settings, "MITXONLINE_TARGET", "standins") == "mitxonline":
         return 'MITXONLINE_TARGET is "mitxonline"'
