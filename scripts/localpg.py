@@ -13,6 +13,7 @@ Usage:
     scripts/localpg.py stop             # stop it cleanly
     scripts/localpg.py status
     scripts/localpg.py createdb NAME    # create a database if it does not exist
+    scripts/localpg.py dropdb NAME      # drop a database (the private cluster's are disposable)
     scripts/localpg.py url [NAME]       # print the connection URL of a database
 
 The superuser is always `postgres` and connects without a password over 127.0.0.1; every
@@ -229,6 +230,11 @@ def createdb(name: str) -> None:
         psql("postgres", f'CREATE DATABASE "{name}"')
 
 
+def dropdb(name: str) -> None:
+    """Drop a database of the private cluster, whoever is connected (it is disposable)."""
+    psql("postgres", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def main() -> None:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -238,6 +244,8 @@ def main() -> None:
     sub.add_parser("status", help="say whether the server runs, and where")
     create = sub.add_parser("createdb", help="create a database if it does not exist")
     create.add_argument("name")
+    drop = sub.add_parser("dropdb", help="drop a database of the private cluster")
+    drop.add_argument("name")
     show = sub.add_parser("url", help="print the URL of a database")
     show.add_argument("name", nargs="?", default="postgres")
     args = parser.parse_args()
@@ -253,6 +261,8 @@ def main() -> None:
         print(f"localpg: {state} on {HOST}:{PORT} (data in {_pgdata()})")
     elif args.command == "createdb":
         createdb(args.name)
+    elif args.command == "dropdb":
+        dropdb(args.name)
     elif args.command == "url":
         print(url(args.name))
 
