@@ -2,8 +2,8 @@
 
 `mitxonline_migrated.sql.gz` is a schema-only dump of a database that MITx Online migrated
 itself (550 migrations, with `django_migrations`, content types and permissions, no learner
-data). It lives beside this project in `../shared/reference/`; without it the tests that use
-it are skipped and say so. It is loaded with `psql`, because a `pg_dump` script (with its
+data). It is kept outside this repository (`DUMP` below); without it the tests that use it
+are skipped and say what they need. It is loaded with `psql`, because a `pg_dump` script (with its
 `COPY ... FROM stdin` blocks) is psql's input, not a driver's.
 """
 
