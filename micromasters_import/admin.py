@@ -303,6 +303,7 @@ STATUS_COLOURS = {
     ImportRun.PENDING: "#ef6c00",
     ImportRun.DRY_RUN: "#607d8b",
     ImportRun.NOT_RUN: "#607d8b",
+    ImportRun.INTERRUPTED: "#c62828",
 }
 
 

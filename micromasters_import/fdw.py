@@ -264,6 +264,110 @@ def explain(error: Exception, source: SourceURL | None, server: str, role: str =
     return scrub(message, secrets)
 
 
+# Connection failures: postgres_fdw's `could not connect to server` (08001), a password it
+# requires (2F003), and a connection lost on the way (08006, 08003).
+CONNECTION_SQLSTATES = {"08001", "08003", "08006", "2F003"}
+
+
+def is_connection_failure(error: Exception) -> bool:
+    """Whether a database error means the MicroMasters server could not be reached or logged
+    into, as opposed to a problem with a query."""
+    cause = _psycopg_cause(error)
+    text = str(cause)
+    return (getattr(cause, "sqlstate", None) or "") in CONNECTION_SQLSTATES or (
+        "could not connect to server" in text
+    )
+
+
+def _psycopg_cause(error: Exception) -> Exception:
+    """Django wraps psycopg's errors; the original carries the diagnostics (detail, sqlstate)."""
+    cause = getattr(error, "__cause__", None)
+    return cause if cause is not None and hasattr(cause, "diag") else error
+
+
+@dataclass(frozen=True)
+class Mount:
+    """Where an existing mount points, read from the catalog (the password is never read)."""
+
+    server: str
+    source: SourceURL
+    role: str
+
+
+def mount_of(cursor, schema: str) -> Mount | None:
+    """The foreign server behind the mounted schema, its options and the mapped user.
+
+    The import and the admin read MicroMasters through a mount made earlier, so when that
+    fails, this is what names the host, database and user in the explanation. None when the
+    schema holds no foreign table (plain tables cannot fail to connect).
+    """
+    cursor.execute(
+        """
+        SELECT s.srvname, s.srvoptions, current_user
+          FROM pg_foreign_table f
+          JOIN pg_class c ON c.oid = f.ftrelid
+          JOIN pg_namespace n ON n.oid = c.relnamespace
+          JOIN pg_foreign_server s ON s.oid = f.ftserver
+         WHERE n.nspname = %s
+         GROUP BY s.srvname, s.srvoptions
+         ORDER BY count(*) DESC, s.srvname
+         LIMIT 1
+        """,
+        [schema],
+    )
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    server, options, role = row[0], _options(row[1]), row[2]
+    mapped = mapping_options(cursor, server) or {}
+    port = options.get("port", "5432")
+    source = SourceURL(
+        scheme="postgres",
+        host=options.get("host", "localhost"),
+        port=int(port) if port.isdigit() else 5432,
+        dbname=options.get("dbname", "?"),
+        user=mapped.get("user") or role,
+    )
+    return Mount(server, source, role)
+
+
+def configured_secrets() -> list[str]:
+    """The forms of MICROMASTERS_DATABASE_URL's password, to scrub from any message."""
+    from django.conf import settings
+
+    try:
+        return parse_url(getattr(settings, "MICROMASTERS_DATABASE_URL", None)).secrets()
+    except FdwError:
+        return []
+
+
+def explain_mount_error(error: Exception, mount: Mount | None) -> str:
+    """One line saying why reading MicroMasters through an existing mount failed.
+
+    postgres_fdw's first line is only `could not connect to server "..."`, the same for a
+    refused password, a missing database and an unreachable host; the cause is in the
+    detail. A connection failure is explained like `setup_micromasters_fdw` explains it,
+    plus where the fix goes (the mount keeps what setup stored); any other error keeps its
+    first line. The password is scrubbed either way.
+    """
+    secrets = configured_secrets()
+    cause = _psycopg_cause(error)
+    if not is_connection_failure(cause):
+        lines = str(error).strip().splitlines()
+        return scrub(lines[0] if lines else error.__class__.__name__, secrets)
+    message = explain(
+        cause,
+        mount.source if mount else None,
+        mount.server if mount else DEFAULT_SERVER,
+        mount.role if mount else "",
+    )
+    return scrub(
+        f"{message} (the mount uses what ./manage.py setup_micromasters_fdw stored: "
+        "fix MICROMASTERS_DATABASE_URL, then re-run it)",
+        secrets,
+    )
+
+
 # --- catalog reads ----------------------------------------------------------------------
 
 

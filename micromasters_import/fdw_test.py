@@ -23,8 +23,11 @@ from django.core.management.base import CommandError
 from django.db import connection
 from psycopg import sql
 
-from micromasters_import import fdw
+from micromasters_import import fdw, runner
+from micromasters_import.factories import CourseIdFactory
+from micromasters_import.models import ImportRun
 from micromasters_import.source.tables import create_source_schema
+from micromasters_import.steps import discover, select
 
 pytestmark = pytest.mark.fdw
 
@@ -444,3 +447,56 @@ def test_parse_url_masks_and_decodes():
     assert fdw.scrub(f"oops {quote(PASSWORD, safe='')} and {PASSWORD}\n", source.secrets()) == (
         "oops *** and ***"
     )
+
+
+def _import_fails(*args) -> CommandError:
+    with pytest.raises(CommandError) as excinfo:
+        call_command(
+            "import_micromasters_data",
+            "--source-schema",
+            SCHEMA,
+            "--noinput",
+            *args,
+            stdout=StringIO(),
+            stderr=StringIO(),
+            no_color=True,
+        )
+    return excinfo.value
+
+
+def test_the_import_says_why_it_cannot_connect(mount_env):
+    # Issue 11, finding 8: a wrong stored password read only "could not connect to server",
+    # like an unreachable host.
+    run()
+    CourseIdFactory()  # so that step 002's only preflight problem is the source itself
+    server = sql.Identifier(SERVER)
+    query(
+        sql.SQL("ALTER USER MAPPING FOR CURRENT_USER SERVER {} OPTIONS (SET password {})").format(
+            server, sql.Literal(WRONG_PASSWORD)
+        )
+    )
+    error = _import_fails("--num", "002")
+    assert error.returncode == 2
+    assert str(error) == (
+        "Preflight failed, nothing was run: reading the MicroMasters source failed: "
+        f"MicroMasters at 127.0.0.1:{connection.settings_dict['PORT'] or 5432} refused the "
+        f'password for user "{READER}": fix the password in MICROMASTERS_DATABASE_URL (the '
+        "mount uses what ./manage.py setup_micromasters_fdw stored: fix "
+        "MICROMASTERS_DATABASE_URL, then re-run it)"
+    )
+    # The same explanation when the source fails once the run has begun (after preflight).
+    with pytest.raises(runner.StagingFailed) as staging_failed:
+        runner.Runner(steps=select(discover(), ["002"]), run_by="test", schema=SCHEMA).run()
+    assert f'refused the password for user "{READER}"' in str(staging_failed.value)
+    assert ImportRun.objects.get().error == str(staging_failed.value)
+    assert_no_password(str(error), str(staging_failed.value), password=WRONG_PASSWORD)
+
+    run()  # the right password again
+    query(sql.SQL("ALTER SERVER {} OPTIONS (SET dbname 'no_such_mm_db')").format(server))
+    error = _import_fails("--num", "002")
+    assert 'database "no_such_mm_db" does not exist on 127.0.0.1' in str(error)
+
+    query(sql.SQL("ALTER SERVER {} OPTIONS (SET port '1')").format(server))
+    error = _import_fails("--num", "002")
+    assert "cannot reach MicroMasters at 127.0.0.1:1 from the MITx Online database" in str(error)
+    assert_no_password(str(error))
