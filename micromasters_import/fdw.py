@@ -272,15 +272,15 @@ CONNECTION_SQLSTATES = {"08001", "08003", "08006", "2F003"}
 def is_connection_failure(error: Exception) -> bool:
     """Whether a database error means the MicroMasters server could not be reached or logged
     into, as opposed to a problem with a query."""
-    cause = _psycopg_cause(error)
+    cause = database_cause(error)
     text = str(cause)
     return (getattr(cause, "sqlstate", None) or "") in CONNECTION_SQLSTATES or (
         "could not connect to server" in text
     )
 
 
-def _psycopg_cause(error: Exception) -> Exception:
-    """Django wraps psycopg's errors; the original carries the diagnostics (detail, sqlstate)."""
+def database_cause(error: Exception) -> Exception:
+    """The psycopg error behind a Django one: it carries the diagnostics (detail, sqlstate)."""
     cause = getattr(error, "__cause__", None)
     return cause if cause is not None and hasattr(cause, "diag") else error
 
@@ -351,7 +351,7 @@ def explain_mount_error(error: Exception, mount: Mount | None) -> str:
     first line. The password is scrubbed either way.
     """
     secrets = configured_secrets()
-    cause = _psycopg_cause(error)
+    cause = database_cause(error)
     if not is_connection_failure(cause):
         lines = str(error).strip().splitlines()
         return scrub(lines[0] if lines else error.__class__.__name__, secrets)
