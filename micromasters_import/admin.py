@@ -51,6 +51,17 @@ class ReadOnlyLedgerAdmin(admin.ModelAdmin):
 # --- the mappings, with their MicroMasters side ---------------------------------------------
 
 
+def rendered(response):
+    """Render a template response now, inside the page's `source_lookup.one_visit()`.
+
+    Read-only cells look the source up while the template renders, which Django would do
+    after the view returns, outside the visit: a hanging source would be waited for again.
+    """
+    if hasattr(response, "render") and not getattr(response, "is_rendered", True):
+        response.render()
+    return response
+
+
 class SourceChangeList(ChangeList):
     """Looks up the MicroMasters side of a whole page of mappings in one query."""
 
@@ -114,12 +125,16 @@ class MappingAdmin(admin.ModelAdmin):
         return context
 
     def changelist_view(self, request, extra_context=None):
-        return super().changelist_view(request, self.source_context(extra_context))
+        with source_lookup.one_visit():
+            return rendered(super().changelist_view(request, self.source_context(extra_context)))
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        return super().changeform_view(
-            request, object_id, form_url, self.source_context(extra_context)
-        )
+        with source_lookup.one_visit():
+            return rendered(
+                super().changeform_view(
+                    request, object_id, form_url, self.source_context(extra_context)
+                )
+            )
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
@@ -162,6 +177,10 @@ class CourseIdAdmin(MappingAdmin):
 
     def suggestions_view(self, request):
         """Proposed CourseId and ProgramId rows; POST creates the ticked ones."""
+        with source_lookup.one_visit():
+            return rendered(self._suggestions_view(request))
+
+    def _suggestions_view(self, request):
         program_admin = self.admin_site._registry.get(ProgramId)
         if not (self.has_view_permission(request) or program_admin.has_view_permission(request)):
             raise PermissionDenied
@@ -303,6 +322,7 @@ STATUS_COLOURS = {
     ImportRun.PENDING: "#ef6c00",
     ImportRun.DRY_RUN: "#607d8b",
     ImportRun.NOT_RUN: "#607d8b",
+    ImportRun.INTERRUPTED: "#c62828",
 }
 
 
@@ -392,7 +412,8 @@ class ImportRunAdmin(LedgerAdmin):
         """Can each step run now, and which MicroMasters learner data has no mapping."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        state = readiness.build()
+        with source_lookup.one_visit():
+            state = readiness.build()
         context = {
             **self.admin_site.each_context(request),
             "title": "Import readiness",

@@ -8,10 +8,12 @@ password rotation or a host change just brings the mount up to date.
 
 Three rules shape the code:
 
-* The password never leaves two places: the environment and the user mapping. It is sent
-  only as an SQL literal through the raw psycopg connection (never through Django's cursor,
-  which records queries when DEBUG is on), it is never part of a `repr`, and every message
-  that could contain it goes through `scrub` first.
+* The password never leaves two places: the environment and the user mapping. It is never
+  written into a statement the tool sends: it travels as COPY data (which no setting logs)
+  into a temporary table, and a DO block writes it into the user mapping on the server (see
+  `prepare_password_channel`). It goes only through the raw psycopg connection (never
+  through Django's cursor, which records queries when DEBUG is on), it is never part of a
+  `repr`, and every message that could contain it goes through `scrub` first.
 * The mount is made in one transaction (the caller wraps `mount` in `atomic`), so a wrong
   password or an unreachable host leaves the previous, working mount untouched.
 * Anything we only need to look at on the remote (its version, its table list) is read
@@ -25,6 +27,8 @@ machine that runs this code: host names are resolved there.
 from __future__ import annotations
 
 import re
+import secrets as random_tokens
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlsplit
 
@@ -264,6 +268,110 @@ def explain(error: Exception, source: SourceURL | None, server: str, role: str =
     return scrub(message, secrets)
 
 
+# Connection failures: postgres_fdw's `could not connect to server` (08001), a password it
+# requires (2F003), and a connection lost on the way (08006, 08003).
+CONNECTION_SQLSTATES = {"08001", "08003", "08006", "2F003"}
+
+
+def is_connection_failure(error: Exception) -> bool:
+    """Whether a database error means the MicroMasters server could not be reached or logged
+    into, as opposed to a problem with a query."""
+    cause = database_cause(error)
+    text = str(cause)
+    return (getattr(cause, "sqlstate", None) or "") in CONNECTION_SQLSTATES or (
+        "could not connect to server" in text
+    )
+
+
+def database_cause(error: Exception) -> Exception:
+    """The psycopg error behind a Django one: it carries the diagnostics (detail, sqlstate)."""
+    cause = getattr(error, "__cause__", None)
+    return cause if cause is not None and hasattr(cause, "diag") else error
+
+
+@dataclass(frozen=True)
+class Mount:
+    """Where an existing mount points, read from the catalog (the password is never read)."""
+
+    server: str
+    source: SourceURL
+    role: str
+
+
+def mount_of(cursor, schema: str) -> Mount | None:
+    """The foreign server behind the mounted schema, its options and the mapped user.
+
+    The import and the admin read MicroMasters through a mount made earlier, so when that
+    fails, this is what names the host, database and user in the explanation. None when the
+    schema holds no foreign table (plain tables cannot fail to connect).
+    """
+    cursor.execute(
+        """
+        SELECT s.srvname, s.srvoptions, current_user
+          FROM pg_foreign_table f
+          JOIN pg_class c ON c.oid = f.ftrelid
+          JOIN pg_namespace n ON n.oid = c.relnamespace
+          JOIN pg_foreign_server s ON s.oid = f.ftserver
+         WHERE n.nspname = %s
+         GROUP BY s.srvname, s.srvoptions
+         ORDER BY count(*) DESC, s.srvname
+         LIMIT 1
+        """,
+        [schema],
+    )
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    server, options, role = row[0], _options(row[1]), row[2]
+    mapped = mapping_options(cursor, server) or {}
+    port = options.get("port", "5432")
+    source = SourceURL(
+        scheme="postgres",
+        host=options.get("host", "localhost"),
+        port=int(port) if port.isdigit() else 5432,
+        dbname=options.get("dbname", "?"),
+        user=mapped.get("user") or role,
+    )
+    return Mount(server, source, role)
+
+
+def configured_secrets() -> list[str]:
+    """The forms of MICROMASTERS_DATABASE_URL's password, to scrub from any message."""
+    from django.conf import settings
+
+    try:
+        return parse_url(getattr(settings, "MICROMASTERS_DATABASE_URL", None)).secrets()
+    except FdwError:
+        return []
+
+
+def explain_mount_error(error: Exception, mount: Mount | None) -> str:
+    """One line saying why reading MicroMasters through an existing mount failed.
+
+    postgres_fdw's first line is only `could not connect to server "..."`, the same for a
+    refused password, a missing database and an unreachable host; the cause is in the
+    detail. A connection failure is explained like `setup_micromasters_fdw` explains it,
+    plus where the fix goes (the mount keeps what setup stored); any other error keeps its
+    first line. The password is scrubbed either way.
+    """
+    secrets = configured_secrets()
+    cause = database_cause(error)
+    if not is_connection_failure(cause):
+        lines = str(error).strip().splitlines()
+        return scrub(lines[0] if lines else error.__class__.__name__, secrets)
+    message = explain(
+        cause,
+        mount.source if mount else None,
+        mount.server if mount else DEFAULT_SERVER,
+        mount.role if mount else "",
+    )
+    return scrub(
+        f"{message} (the mount uses what ./manage.py setup_micromasters_fdw stored: "
+        "fix MICROMASTERS_DATABASE_URL, then re-run it)",
+        secrets,
+    )
+
+
 # --- catalog reads ----------------------------------------------------------------------
 
 
@@ -447,7 +555,7 @@ def _alter_clauses(current: dict[str, str], wanted: dict[str, str], managed) -> 
         verb = "SET" if key in current else "ADD"
         if current.get(key) != value:
             clauses.append(
-                sql.SQL("{} {} {}").format(sql.SQL(verb), sql.Identifier(key), sql.Literal(value))
+                sql.SQL("{} {} {}").format(sql.SQL(verb), sql.Identifier(key), _value(value))
             )
     for key in managed:
         if key in current and key not in wanted:
@@ -455,9 +563,14 @@ def _alter_clauses(current: dict[str, str], wanted: dict[str, str], managed) -> 
     return clauses
 
 
-def _option_list(options: dict[str, str]) -> sql.Composable:
+def _value(value) -> sql.Composable:
+    """An option's value: a literal, or already composed (the password's place)."""
+    return value if isinstance(value, sql.Composable) else sql.Literal(value)
+
+
+def _option_list(options: dict) -> sql.Composable:
     return sql.SQL(", ").join(
-        sql.SQL("{} {}").format(sql.Identifier(key), sql.Literal(value))
+        sql.SQL("{} {}").format(sql.Identifier(key), _value(value))
         for key, value in options.items()
     )
 
@@ -510,36 +623,45 @@ def ensure_server(cursor, source: SourceURL, options: MountOptions) -> str:
     return "updated (" + ", ".join(changed + [f"{k} dropped" for k in dropped]) + ")"
 
 
-def ensure_user_mapping(cursor, source: SourceURL, server: str) -> str:
+def ensure_user_mapping(
+    cursor, source: SourceURL, server: str, channel: PasswordChannel | None = None
+) -> str:
     """Map the current role to the MicroMasters user; ALTER an existing one.
 
     ALTER (not drop-and-create) keeps options a DBA added, e.g. an SSL client certificate,
-    and applies a rotated password. The password is an `sql.Literal`: DDL cannot take bind
-    parameters. When we are superuser, statement logging is switched off for this
-    transaction so the server log does not record the password either.
+    and applies a rotated password. DDL cannot take bind parameters, so the statement that
+    holds the password is built on the server from the password sent as COPY data
+    (`send_with_password`), after `prepare_password_channel` has made sure nothing logs it.
     """
+    channel = channel or PasswordChannel()
     wanted = {"user": source.user}
     if source.password:
         wanted["password"] = source.password
     current = mapping_options(cursor, server)
     name = sql.Identifier(server)
     if current is None:
-        cursor.execute(
-            sql.SQL("CREATE USER MAPPING FOR CURRENT_USER SERVER {} OPTIONS ({})").format(
-                name, _option_list(wanted)
+
+        def create(secret: sql.Composable) -> sql.Composed:
+            options = {**wanted, "password": secret} if source.password else wanted
+            return sql.SQL("CREATE USER MAPPING FOR CURRENT_USER SERVER {} OPTIONS ({})").format(
+                name, _option_list(options)
             )
-        )
+
+        send_with_password(cursor, create, source.password, channel)
         return "created" + (" (with password)" if source.password else " (no password)")
     # Compare without the password (its stored value was never fetched): always SET it.
     current_cmp = {k: (None if k == "password" else v) for k, v in current.items()}
     clauses = _alter_clauses(current_cmp, wanted, MANAGED_MAPPING_OPTIONS)
     if not clauses:
         return "up to date"
-    cursor.execute(
-        sql.SQL("ALTER USER MAPPING FOR CURRENT_USER SERVER {} OPTIONS ({})").format(
-            name, sql.SQL(", ").join(clauses)
+
+    def alter(secret: sql.Composable) -> sql.Composed:
+        options = {**wanted, "password": secret} if source.password else wanted
+        return sql.SQL("ALTER USER MAPPING FOR CURRENT_USER SERVER {} OPTIONS ({})").format(
+            name, sql.SQL(", ").join(_alter_clauses(current_cmp, options, MANAGED_MAPPING_OPTIONS))
         )
-    )
+
+    send_with_password(cursor, alter, source.password, channel)
     changes = []
     if current.get("user") != source.user:
         changes.append(f"user {current.get('user', '(unset)')} -> {source.user}")
@@ -552,15 +674,212 @@ def ensure_user_mapping(cursor, source: SourceURL, server: str) -> str:
     return f"{verb} ({', '.join(changes)})"
 
 
-def quiet_statement_log(cursor, is_superuser: bool) -> None:
-    """Keep this transaction's statements (the user mapping's password) out of the server log.
+# --- keeping the password out of the server log --------------------------------------------
+#
+# The password is never written into a statement the tool sends. It travels as COPY data,
+# which no setting logs, into a temporary table that only this transaction sees, and a DO
+# block builds the CREATE/ALTER USER MAPPING statement on the server and runs it. So the
+# settings that log what a client sends (log_statement, log_min_duration_statement and its
+# sampled forms, log_min_error_statement, log_duration) only ever see `COPY ... FROM STDIN`
+# and `DO '...'`. What could still record the password is what records the statements run
+# inside a DO block: pgaudit, the debug_print_* trees, and pg_stat_statements tracking
+# nested utility statements. Those are switched off for the transaction where the role may;
+# any left on refuses the mount unless the operator accepts it
+# (--allow-password-in-server-log). Without the TEMP privilege the carrier cannot be used,
+# and the statement loggers are then checked the same way.
 
-    Only superusers may change these settings; others rely on the server's defaults, which
-    log no DDL unless someone configured `log_statement`.
+CARRIER_TABLE = "micromasters_fdw_password"
+
+
+def _on(value: str, _settings: dict) -> bool:
+    return value.lower() in ("on", "true", "1", "yes")
+
+
+def _int_at_least_zero(value: str, _settings: dict) -> bool:
+    number = re.match(r"^-?\d+", value.strip())
+    return bool(number) and int(number.group(0)) >= 0
+
+
+def _pgaudit_logs_ddl(value: str, settings: dict) -> bool:
+    """pgaudit logs CREATE/ALTER USER MAPPING (class ddl), statement text included."""
+    if not _on(settings.get("pgaudit.log_statement") or "on", settings):
+        return False
+    classes: set[str] = set()
+    for item in (part.strip().lower() for part in value.split(",")):
+        if item == "all":
+            classes |= {"ddl", "role", "misc"}
+        elif item.startswith("-"):
+            classes.discard(item[1:])
+        elif item:
+            classes.add(item)
+    return "ddl" in classes
+
+
+def _pgss_tracks_nested_utility(value: str, settings: dict) -> bool:
+    return value == "all" and _on(settings.get("pg_stat_statements.track_utility") or "on", {})
+
+
+@dataclass(frozen=True)
+class Recorder:
+    """A setting that would record the statement holding the password, and how to quiet it."""
+
+    name: str
+    quiet: str
+    where: str
+    records: Callable[[str, dict], bool]
+
+
+# They record statements run inside the DO block.
+NESTED_RECORDERS = (
+    Recorder("pgaudit.log", "none", "the server log (pgaudit)", _pgaudit_logs_ddl),
+    Recorder("debug_print_parse", "off", "the server log", _on),
+    Recorder("debug_print_rewritten", "off", "the server log", _on),
+    Recorder("debug_print_plan", "off", "the server log", _on),
+    Recorder("pg_stat_statements.track", "top", "pg_stat_statements", _pgss_tracks_nested_utility),
+)
+# They record the statements a client sends: harmless with the carrier, checked without it.
+STATEMENT_LOGGERS = (
+    Recorder("log_statement", "none", "the server log", lambda v, _: v.lower() != "none"),
+    Recorder("log_min_duration_statement", "-1", "the server log", _int_at_least_zero),
+    Recorder(
+        "log_min_duration_sample",
+        "-1",
+        "the server log",
+        lambda v, s: (
+            _int_at_least_zero(v, s) and float(s.get("log_statement_sample_rate") or 0) > 0
+        ),
+    ),
+    Recorder("log_transaction_sample_rate", "0", "the server log", lambda v, _: float(v or 0) > 0),
+    Recorder(
+        "log_min_error_statement",
+        "panic",
+        "the server log (if the statement fails)",
+        lambda v, _: v.lower() not in ("log", "fatal", "panic"),
+    ),
+    # log_duration logs a duration, never the statement; quieted with the others all the same.
+    Recorder("log_duration", "off", "the server log", lambda v, _: False),
+)
+OTHER_SETTINGS = ("pgaudit.log_statement", "pg_stat_statements.track_utility")
+
+
+@dataclass
+class PasswordChannel:
+    """How the password reaches the server, decided before anything is sent.
+
+    `carrier`: through COPY and a DO block (False: written into the statement, which only
+    happens when the operator accepted it). `accepted`: what would record the password
+    anyway, accepted with --allow-password-in-server-log.
     """
-    if is_superuser:
-        cursor.execute("SET LOCAL log_statement = 'none'")
-        cursor.execute("SET LOCAL log_min_error_statement = 'panic'")
+
+    carrier: bool = True
+    accepted: list[str] = field(default_factory=list)
+
+
+def _try_set_local(cursor, name: str, value: str) -> bool:
+    """SET LOCAL, in a savepoint: False when the role may not change the setting."""
+    cursor.execute("SAVEPOINT micromasters_fdw_quiet")
+    try:
+        cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
+    except Exception:
+        cursor.execute("ROLLBACK TO SAVEPOINT micromasters_fdw_quiet")
+        cursor.execute("RELEASE SAVEPOINT micromasters_fdw_quiet")
+        return False
+    cursor.execute("RELEASE SAVEPOINT micromasters_fdw_quiet")
+    return True
+
+
+def _settings(cursor, names) -> dict[str, str]:
+    """Current values of these settings; those the server does not have are left out."""
+    cursor.execute(
+        "SELECT name, current_setting(name, true) FROM unnest(%s::text[]) AS name", [list(names)]
+    )
+    return {name: value for name, value in cursor.fetchall() if value is not None}
+
+
+def prepare_password_channel(cursor, role: str, allow: bool = False) -> PasswordChannel:
+    """Make sure the password about to be sent is recorded nowhere; refuse if it would be.
+
+    Must run in the transaction that sends the password (the caller's `atomic`): the
+    settings are changed with SET LOCAL, for that transaction only. Raises FdwError naming
+    the setting that would record the password and how to proceed, unless `allow`.
+    """
+    cursor.execute("SELECT has_database_privilege(current_database(), 'TEMP'), current_database()")
+    carrier, database = cursor.fetchone()
+    recorders = NESTED_RECORDERS + STATEMENT_LOGGERS
+    values = _settings(cursor, [r.name for r in recorders] + list(OTHER_SETTINGS))
+    watched = NESTED_RECORDERS if carrier else recorders
+    remaining = []
+    for recorder in recorders:
+        value = values.get(recorder.name)
+        if value is None or value == recorder.quiet:
+            continue
+        quieted = _try_set_local(cursor, recorder.name, recorder.quiet)
+        if not quieted and recorder in watched and recorder.records(value, values):
+            remaining.append(f"{recorder.name} = '{value}' would record it in {recorder.where}")
+    if remaining and not allow:
+        lacking_temp = (
+            ""
+            if carrier
+            else (
+                ", and it lacks the TEMP privilege the tool needs to keep the password out of "
+                "the statements it sends"
+            )
+        )
+        fixes = "run setup_micromasters_fdw as a superuser"
+        if not carrier:
+            fixes += f', GRANT TEMP ON DATABASE "{database}" TO "{role}"'
+        raise FdwError(
+            f"refusing to send the MicroMasters password: {'; '.join(remaining)}, and the "
+            f'role "{role}" may not turn that off for its transaction{lacking_temp}: {fixes}, '
+            "turn the setting off for this role, or rerun with --allow-password-in-server-log "
+            "to accept it"
+        )
+    return PasswordChannel(carrier=carrier, accepted=remaining)
+
+
+def send_with_password(cursor, build, password: str | None, channel: PasswordChannel) -> None:
+    """Run `build(value)`, a statement with a place for the password, never sending the
+    password in a statement's text.
+
+    The password goes as COPY data into a temporary table that exists only in this
+    transaction; a DO block reads it, quotes it and runs the statement on the server. An
+    error inside the block is raised again without its context, which would quote the
+    statement built there, password included. Without a password (or without the carrier,
+    when the operator accepted that) the statement is sent as it is.
+    """
+    if not password:
+        cursor.execute(build(sql.SQL("")))  # the statement has no place for a password
+        return
+    if not channel.carrier:
+        cursor.execute(build(sql.Literal(password)))
+        return
+    marker = f"micromasters_password_{random_tokens.token_hex(12)}"
+    text = build(sql.SQL(marker)).as_string(cursor)
+    if text.count(marker) != 1:
+        raise FdwError("internal error: the password's place in the statement is ambiguous")
+    before, after = text.split(marker)
+    table = sql.Identifier("pg_temp", CARRIER_TABLE)
+    cursor.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
+    cursor.execute(
+        sql.SQL("CREATE TEMP TABLE {} (value text) ON COMMIT DROP").format(
+            sql.Identifier(CARRIER_TABLE)
+        )
+    )
+    with cursor.copy(sql.SQL("COPY {} (value) FROM STDIN").format(table)) as copy:
+        copy.write_row([password])
+    body = sql.SQL(
+        "DECLARE secret text; detail text; "
+        "BEGIN "
+        "SELECT value INTO STRICT secret FROM {table}; "
+        "EXECUTE {before} || quote_literal(secret) || {after}; "
+        "EXCEPTION WHEN OTHERS OR query_canceled THEN "
+        "GET STACKED DIAGNOSTICS detail = PG_EXCEPTION_DETAIL; "
+        "RAISE EXCEPTION USING ERRCODE = SQLSTATE, "
+        "MESSAGE = SQLERRM || coalesce(' (' || nullif(detail, '') || ')', ''); "
+        "END"
+    ).format(table=table, before=sql.Literal(before), after=sql.Literal(after))
+    cursor.execute(sql.SQL("DO {}").format(sql.Literal(body.as_string(cursor))))
+    cursor.execute(sql.SQL("DROP TABLE {}").format(table))
 
 
 def import_tables(cursor, options: MountOptions, refresh: bool) -> dict[str, list[str]]:
@@ -609,15 +928,24 @@ class MountResult:
     steps: list[tuple[str, str]] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     remote: RemoteInfo | None = None
+    accepted: list[str] = field(default_factory=list)  # see PasswordChannel
 
 
-def mount(cursor, source: SourceURL, options: MountOptions, refresh: bool = False) -> MountResult:
+def mount(
+    cursor,
+    source: SourceURL,
+    options: MountOptions,
+    refresh: bool = False,
+    allow_password_in_server_log: bool = False,
+) -> MountResult:
     """Create or update the whole mount, then prove it works with real remote reads.
 
     Must run inside one transaction (the caller's `atomic`), so any failure, including the
     final verification, rolls everything back. The verification matters because IMPORT is
     skipped when all tables exist, and a foreign table says nothing about whether the
-    password still works: only a read through it does.
+    password still works: only a read through it does. Before anything is created, the
+    settings that could record the password are switched off or the mount is refused
+    (`prepare_password_channel`).
     """
     check_schema_name(options.schema)
     role, is_superuser = current_role(cursor)
@@ -628,11 +956,13 @@ def mount(cursor, source: SourceURL, options: MountOptions, refresh: bool = Fals
             "(password_required). Add the password to the URL, or have a superuser set "
             f"password_required 'false' on the user mapping for \"{role}\""
         )
-    quiet_statement_log(cursor, is_superuser)
-    result = MountResult()
+    channel = PasswordChannel()
+    if source.password:
+        channel = prepare_password_channel(cursor, role, allow_password_in_server_log)
+    result = MountResult(accepted=channel.accepted)
     result.steps.append(("Extension postgres_fdw", ensure_extension(cursor)))
     result.steps.append((f"Server {options.server}", ensure_server(cursor, source, options)))
-    mapping = ensure_user_mapping(cursor, source, options.server)
+    mapping = ensure_user_mapping(cursor, source, options.server, channel)
     result.steps.append((f"User mapping for {role} as {source.user}", mapping))
     existed = schema_exists(cursor, options.schema)
     cursor.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(options.schema)))

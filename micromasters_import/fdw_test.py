@@ -12,19 +12,24 @@ import os
 import re
 import subprocess
 import sys
+import uuid
 from io import StringIO
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 import psycopg
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 from psycopg import sql
 
-from micromasters_import import fdw
+from micromasters_import import fdw, runner
+from micromasters_import.factories import CourseIdFactory
+from micromasters_import.models import ImportRun
 from micromasters_import.source.tables import create_source_schema
+from micromasters_import.steps import discover, select
 
 pytestmark = pytest.mark.fdw
 
@@ -444,3 +449,339 @@ def test_parse_url_masks_and_decodes():
     assert fdw.scrub(f"oops {quote(PASSWORD, safe='')} and {PASSWORD}\n", source.secrets()) == (
         "oops *** and ***"
     )
+
+
+def _import_fails(*args) -> CommandError:
+    with pytest.raises(CommandError) as excinfo:
+        call_command(
+            "import_micromasters_data",
+            "--source-schema",
+            SCHEMA,
+            "--noinput",
+            *args,
+            stdout=StringIO(),
+            stderr=StringIO(),
+            no_color=True,
+        )
+    return excinfo.value
+
+
+def test_the_import_says_why_it_cannot_connect(mount_env):
+    # Issue 11, finding 8: a wrong stored password read only "could not connect to server",
+    # like an unreachable host.
+    run()
+    CourseIdFactory()  # so that step 002's only preflight problem is the source itself
+    server = sql.Identifier(SERVER)
+    query(
+        sql.SQL("ALTER USER MAPPING FOR CURRENT_USER SERVER {} OPTIONS (SET password {})").format(
+            server, sql.Literal(WRONG_PASSWORD)
+        )
+    )
+    error = _import_fails("--num", "002")
+    assert error.returncode == 2
+    assert str(error) == (
+        "Preflight failed, nothing was run: reading the MicroMasters source failed: "
+        f"MicroMasters at 127.0.0.1:{connection.settings_dict['PORT'] or 5432} refused the "
+        f'password for user "{READER}": fix the password in MICROMASTERS_DATABASE_URL (the '
+        "mount uses what ./manage.py setup_micromasters_fdw stored: fix "
+        "MICROMASTERS_DATABASE_URL, then re-run it)"
+    )
+    # The same explanation when the source fails once the run has begun (after preflight).
+    with pytest.raises(runner.StagingFailed) as staging_failed:
+        runner.Runner(steps=select(discover(), ["002"]), run_by="test", schema=SCHEMA).run()
+    assert f'refused the password for user "{READER}"' in str(staging_failed.value)
+    assert ImportRun.objects.get().error == str(staging_failed.value)
+    assert_no_password(str(error), str(staging_failed.value), password=WRONG_PASSWORD)
+
+    run()  # the right password again
+    query(sql.SQL("ALTER SERVER {} OPTIONS (SET dbname 'no_such_mm_db')").format(server))
+    error = _import_fails("--num", "002")
+    assert 'database "no_such_mm_db" does not exist on 127.0.0.1' in str(error)
+
+    query(sql.SQL("ALTER SERVER {} OPTIONS (SET port '1')").format(server))
+    error = _import_fails("--num", "002")
+    assert "cannot reach MicroMasters at 127.0.0.1:1 from the MITx Online database" in str(error)
+    assert_no_password(str(error))
+
+
+# --- the password and the server log (issue 11, finding 3) ---------------------------------
+
+
+class ServerLog:
+    """The test cluster's server log, read through the server itself from a given point.
+
+    With the logging collector, `pg_current_logfile()` names the file; without it (as
+    scripts/localpg.py starts the server) the log is the server's stderr, which every
+    backend inherits, so `/proc/self/fd/2` of any backend is the log file.
+    """
+
+    def __init__(self):
+        with _admin_connect("postgres") as admin:
+            current = admin.execute("SELECT pg_current_logfile('stderr')").fetchone()[0]
+            path = current or "/proc/self/fd/2"
+            try:
+                size, is_dir = admin.execute(
+                    "SELECT size, isdir FROM pg_stat_file(%s)", [path]
+                ).fetchone()
+            except psycopg.Error as error:
+                pytest.skip(f"cannot read the server log ({path}): {error}")
+        if is_dir:
+            pytest.skip("the server log is not a file")
+        self.path = path
+        self.start = size
+
+    def since_start(self) -> str:
+        with _admin_connect("postgres") as admin:
+            (size,) = admin.execute("SELECT size FROM pg_stat_file(%s)", [self.path]).fetchone()
+            return admin.execute(
+                "SELECT convert_from(pg_read_binary_file(%s, %s, %s), 'UTF8')",
+                [self.path, self.start, max(size - self.start, 0)],
+            ).fetchone()[0]
+
+
+def _password_forms(password: str) -> list[str]:
+    return [password, quote(password, safe=""), quote_plus(password)]
+
+
+@pytest.fixture
+def log_password(mount_env):
+    """A password used nowhere else on the cluster, so the log can be searched for it."""
+    password = f"Lg{uuid.uuid4().hex[:12]}/p@ss%"
+    with _admin_connect("postgres") as admin:
+        admin.execute(
+            sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                sql.Identifier(READER), sql.Literal(password)
+            )
+        )
+    mount_env.MICROMASTERS_DATABASE_URL = _url(password)
+    yield password
+    with _admin_connect("postgres") as admin:
+        admin.execute(
+            sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                sql.Identifier(READER), sql.Literal(PASSWORD)
+            )
+        )
+
+
+# Each setting that logs statements, with what it writes to the log (to know it was on).
+LOGGING_SETTINGS = [
+    ({"log_statement": "all"}, "statement: "),
+    ({"log_min_duration_statement": "0"}, "duration: "),
+    ({"log_duration": "on"}, "duration: "),
+    ({"log_min_duration_sample": "0", "log_statement_sample_rate": "1"}, "sample"),
+    ({"log_transaction_sample_rate": "1"}, "duration: "),
+    ({"debug_print_parse": "on", "debug_print_rewritten": "on"}, "parse tree"),
+]
+
+
+def _role_settings(role: str, values: dict[str, str], reset: bool = False) -> None:
+    """ALTER ROLE role IN DATABASE test-db SET/RESET: only this role's new sessions here."""
+    with _admin_connect("postgres") as admin:
+        for name, value in values.items():
+            statement = (
+                sql.SQL("ALTER ROLE {} IN DATABASE {} RESET {}")
+                if reset
+                else sql.SQL("ALTER ROLE {} IN DATABASE {} SET {} = {}")
+            )
+            admin.execute(
+                statement.format(
+                    sql.Identifier(role),
+                    sql.Identifier(connection.settings_dict["NAME"]),
+                    sql.Identifier(name),
+                    *([] if reset else [sql.Literal(value)]),
+                )
+            )
+
+
+@pytest.mark.parametrize(("logging", "logged"), LOGGING_SETTINGS)
+def test_the_password_stays_out_of_the_server_log_for_a_superuser(log_password, logging, logged):
+    # Issue 11, finding 3: with log_min_duration_statement = 0 the superuser's
+    # ALTER USER MAPPING ... (SET "password" '...') reached the log.
+    superuser = connection.settings_dict["USER"] or "postgres"
+    log = ServerLog()
+    _role_settings(superuser, logging)
+    try:
+        connection.close()  # the next session starts with the settings on
+        run()  # CREATE USER MAPPING
+        run()  # ALTER USER MAPPING ... SET password
+    finally:
+        _role_settings(superuser, logging, reset=True)
+        connection.close()
+
+    text = log.since_start()
+    assert logged in text  # the setting was on and this is the log it wrote to
+    for form in _password_forms(log_password):
+        assert form not in text
+    assert query(f"SELECT count(*) FROM {SCHEMA}.auth_user") == [(2,)]
+
+
+def test_a_failing_mapping_statement_leaves_the_password_out_of_the_log(
+    log_password, source_server
+):
+    # log_min_error_statement (at its default, error) logs a failing statement with its
+    # text, and a non-superuser may not turn it off: the statement it logs holds no password.
+    superuser = connection.settings_dict["USER"] or "postgres"
+    role = sql.Identifier(LOCAL_ROLE)
+    query(sql.SQL("GRANT USAGE ON FOREIGN DATA WRAPPER postgres_fdw TO {}").format(role))
+    query(sql.SQL("GRANT CREATE ON DATABASE {} TO {}").format(sql.Identifier(source_server), role))
+    query(
+        "CREATE FUNCTION mm_test_refuse_mapping() RETURNS event_trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'user mappings are frozen'; END $$"
+    )
+    query(
+        "CREATE EVENT TRIGGER mm_test_refuse_mapping ON ddl_command_end "
+        "WHEN TAG IN ('CREATE USER MAPPING') EXECUTE FUNCTION mm_test_refuse_mapping()"
+    )
+    log = ServerLog()
+    _role_settings(superuser, {"log_min_error_statement": "debug5"})
+    try:
+        connection.close()
+        query(sql.SQL("SET ROLE {}").format(role))
+        error, out, err = fails()
+    finally:
+        query("RESET ROLE")
+        _role_settings(superuser, {"log_min_error_statement": ""}, reset=True)
+        connection.close()
+        query("DROP EVENT TRIGGER mm_test_refuse_mapping")
+        query("DROP FUNCTION mm_test_refuse_mapping()")
+
+    assert "user mappings are frozen" in str(error)
+    text = log.since_start()
+    assert "ERROR:  user mappings are frozen" in text
+    assert "STATEMENT:  DO " in text  # the failing statement was logged: the DO block
+    for form in _password_forms(log_password):
+        assert form not in text + str(error) + out + err
+
+
+def _setup_as(role: str, role_password: str, *args: str) -> subprocess.CompletedProcess:
+    """The real command as a non-superuser login, as the README recommends running it."""
+    db = connection.settings_dict
+    return subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "setup_micromasters_fdw",
+            "--schema",
+            SCHEMA,
+            "--server-name",
+            SERVER,
+            "--no-color",
+            *args,
+        ],
+        cwd=Path(__file__).resolve().parent.parent,
+        env={
+            **os.environ,
+            "DATABASE_URL": (
+                f"postgres://{role}:{role_password}@{db['HOST'] or '127.0.0.1'}:{db['PORT']}/"
+                f"{db['NAME']}"
+            ),
+            "MICROMASTERS_DATABASE_URL": settings.MICROMASTERS_DATABASE_URL,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def logging_non_superuser(log_password, source_server):
+    """LOCAL_ROLE as a login with a password, allowed to mount, with log_statement = 'all'."""
+    role_password = uuid.uuid4().hex
+    role = sql.Identifier(LOCAL_ROLE)
+    query("CREATE EXTENSION IF NOT EXISTS postgres_fdw")
+    with _admin_connect("postgres") as admin:
+        admin.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(role, sql.Literal(role_password)))
+        admin.execute(sql.SQL("ALTER ROLE {} SET log_statement = 'all'").format(role))
+    query(sql.SQL("GRANT USAGE ON FOREIGN DATA WRAPPER postgres_fdw TO {}").format(role))
+    query(sql.SQL("GRANT CREATE ON DATABASE {} TO {}").format(sql.Identifier(source_server), role))
+    yield role_password
+    with _admin_connect("postgres") as admin:
+        admin.execute(sql.SQL("ALTER ROLE {} RESET log_statement").format(role))
+        admin.execute(sql.SQL("ALTER ROLE {} PASSWORD NULL").format(role))
+    query(sql.SQL("GRANT TEMP ON DATABASE {} TO PUBLIC").format(sql.Identifier(source_server)))
+
+
+def test_a_non_superuser_with_statement_logging_mounts_without_logging_the_password(
+    logging_non_superuser, log_password
+):
+    # Issue 11, finding 3: with log_statement = 'all' for the non-superuser role the README
+    # recommends, CREATE USER MAPPING ... "password" '...' reached the log.
+    log = ServerLog()
+
+    result = _setup_as(LOCAL_ROLE, logging_non_superuser)
+
+    assert result.returncode == 0, result.stderr
+    text = log.since_start()
+    assert "statement: COPY" in text  # log_statement = 'all' was on for that session
+    for form in _password_forms(log_password):
+        assert form not in text + result.stdout + result.stderr
+    assert _count_as(LOCAL_ROLE) == 2
+
+
+def _count_as(role: str) -> int:
+    """Read through the mount as the role whose user mapping it is."""
+    query(sql.SQL("SET ROLE {}").format(sql.Identifier(role)))
+    try:
+        return query(f"SELECT count(*) FROM {SCHEMA}.auth_user")[0][0]
+    finally:
+        query("RESET ROLE")
+
+
+def test_without_temp_a_logging_non_superuser_is_refused_unless_it_accepts_the_log(
+    logging_non_superuser, log_password, source_server
+):
+    # Without TEMP the password could only be sent inside the statement, which
+    # log_statement = 'all' (a setting the role may not change) would record.
+    query(sql.SQL("REVOKE TEMP ON DATABASE {} FROM PUBLIC").format(sql.Identifier(source_server)))
+    log = ServerLog()
+
+    refused = _setup_as(LOCAL_ROLE, logging_non_superuser)
+
+    assert refused.returncode == 2
+    (line,) = refused.stderr.strip().splitlines()
+    assert line == (
+        "CommandError: refusing to send the MicroMasters password: log_statement = 'all' would "
+        "record it in the server log; log_min_error_statement = 'error' would record it in the "
+        "server log (if the statement fails), and the role "
+        f'"{LOCAL_ROLE}" may not turn that off for its transaction, and it lacks the TEMP '
+        "privilege the tool needs to keep the password out of the statements it sends: run "
+        "setup_micromasters_fdw as a superuser, GRANT TEMP ON DATABASE "
+        f'"{connection.settings_dict["NAME"]}" TO "{LOCAL_ROLE}", '
+        "turn the setting off for this role, or rerun with --allow-password-in-server-log to "
+        "accept it"
+    )
+    assert query("SELECT 1 FROM pg_foreign_server WHERE srvname = %s", [SERVER]) == []
+    for form in _password_forms(log_password):
+        assert form not in log.since_start() + refused.stdout + refused.stderr
+
+    accepted = _setup_as(LOCAL_ROLE, logging_non_superuser, "--allow-password-in-server-log")
+
+    assert accepted.returncode == 0, accepted.stderr
+    assert "Warning (--allow-password-in-server-log): log_statement = 'all'" in accepted.stdout
+    assert _count_as(LOCAL_ROLE) == 2
+    # What the operator accepted did happen: this is the log the other tests search.
+    assert log_password in log.since_start()
+
+
+def test_a_password_with_quotes_and_backslashes_reaches_the_mapping_exactly(mount_env):
+    password = "it's a \\back'slash\\' pass$$word"
+    with _admin_connect("postgres") as admin:
+        admin.execute(
+            sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                sql.Identifier(READER), sql.Literal(password)
+            )
+        )
+    try:
+        mount_env.MICROMASTERS_DATABASE_URL = _url(password)
+        out, err = run()  # CREATE USER MAPPING, through the carrier
+        run()  # ALTER USER MAPPING ... SET password
+        rows = query(f"SELECT count(*) FROM {SCHEMA}.auth_user")
+    finally:
+        with _admin_connect("postgres") as admin:
+            admin.execute(
+                sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                    sql.Identifier(READER), sql.Literal(PASSWORD)
+                )
+            )
+    assert rows == [(2,)]  # the remote accepted the stored password
+    assert_no_password(out, err, password=password)

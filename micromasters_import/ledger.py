@@ -7,10 +7,25 @@ changed instead of silently looking done.
 
 from dataclasses import dataclass
 
+from django.db import connection
+from mitol.common.utils.datetime import now_in_utc
+
+from micromasters_import import lock
 from micromasters_import.models import ImportRun
 from micromasters_import.steps import Step
 
-ATTEMPTS = [ImportRun.DONE, ImportRun.FAILED, ImportRun.PENDING, ImportRun.ROLLED_BACK]
+ATTEMPTS = [
+    ImportRun.DONE,
+    ImportRun.FAILED,
+    ImportRun.PENDING,
+    ImportRun.ROLLED_BACK,
+    ImportRun.INTERRUPTED,
+]
+INTERRUPTED_ERROR = (
+    "interrupted: the run ended (killed, or its connection lost) while this step ran; "
+    "its transaction was rolled back"
+)
+NOT_STARTED_ERROR = "not run: the run was interrupted before this step started"
 
 
 @dataclass(frozen=True)
@@ -40,11 +55,48 @@ def state_of(step: Step, run: ImportRun | None) -> StepState:
         return StepState("failed", f"failed {_when(run)}: {run.error}", run)
     if run.status == ImportRun.ROLLED_BACK:
         return StepState("failed", f"rolled back {_when(run)} (another step failed)", run)
-    return StepState("interrupted", f"started {_when(run)}, never finished", run)
+    if run.status == ImportRun.INTERRUPTED:
+        return StepState(
+            "interrupted",
+            f"interrupted: started {_when(run)}, the run ended before it finished (rolled back)",
+            run,
+        )
+    if run.started_on is None:
+        return StepState("running", "waiting in a run in progress", run)
+    return StepState("running", f"running since {_when(run)}", run)
+
+
+def close_interrupted() -> int:
+    """Complete the rows that runs which no longer exist left `pending`; returns how many.
+
+    A run killed (or cut off) leaves its rows pending. A pending row whose batch lock is not
+    held (`lock.live_batches`) belongs to such a run: the step that had started is marked
+    interrupted, keeping its real start, and the steps that had not are marked not run. Every
+    step's transaction commits together with its `done`, so an interrupted step kept nothing.
+    """
+    pending = set(
+        ImportRun.objects.filter(status=ImportRun.PENDING).values_list("batch", flat=True)
+    )
+    if not pending:
+        return 0
+    with connection.cursor() as cursor:
+        dead = pending - lock.live_batches(cursor, pending)
+    if not dead:
+        return 0
+    now = now_in_utc()
+    rows = ImportRun.objects.filter(batch__in=dead, status=ImportRun.PENDING)
+    closed = rows.filter(started_on__isnull=False).update(
+        status=ImportRun.INTERRUPTED, error=INTERRUPTED_ERROR, updated_on=now
+    )
+    closed += rows.filter(started_on__isnull=True).update(
+        status=ImportRun.NOT_RUN, error=NOT_STARTED_ERROR, updated_on=now
+    )
+    return closed
 
 
 def step_states(steps: list[Step]) -> dict[str, StepState]:
-    """The state of every step, from one query of the ledger."""
+    """The state of every step, from one query of the ledger, after closing dead runs' rows."""
+    close_interrupted()
     latest: dict[str, ImportRun] = {}
     for run in ImportRun.objects.filter(status__in=ATTEMPTS).order_by("-id"):
         latest.setdefault(run.step, run)

@@ -82,8 +82,11 @@ class CourseCertificateRevisionId(models.Model):
 class ImportRun(TimestampedModel):
     """One execution of one numbered step: the ledger an operator audits after the fact.
 
-    A row is written (and committed) before its step starts, so that even a killed process
-    leaves evidence; it is completed when the step's transaction has committed or rolled back.
+    A row is written (and committed) before the run starts, so that even a killed process
+    leaves evidence; `started_on` is committed when its step really starts, and the row is
+    completed when the step's transaction has committed or rolled back. The rows a killed run
+    left `pending` are found later (`ledger.close_interrupted`) and marked interrupted (the
+    step that was running) or not run (the steps that never started).
     All steps started by one command invocation share a `batch`.
     """
 
@@ -93,13 +96,15 @@ class ImportRun(TimestampedModel):
     ROLLED_BACK = "rolled_back"
     DRY_RUN = "dry_run"
     NOT_RUN = "not_run"
+    INTERRUPTED = "interrupted"
     STATUS_CHOICES = [
-        (PENDING, "pending (started, not finished)"),
+        (PENDING, "pending (its run is in progress)"),
         (DONE, "done"),
         (FAILED, "failed"),
         (ROLLED_BACK, "rolled back (another step of the same transaction failed)"),
         (DRY_RUN, "dry run (rolled back on purpose)"),
-        (NOT_RUN, "not run (an earlier step failed)"),
+        (NOT_RUN, "not run (an earlier step failed, or the run was interrupted before it)"),
+        (INTERRUPTED, "interrupted (the run ended while the step ran; rolled back)"),
     ]
 
     batch = models.UUIDField(db_index=True, help_text="Shared by the steps of one command run")

@@ -11,7 +11,7 @@ import re
 
 from django.db import DatabaseError, transaction
 
-from micromasters_import import staging
+from micromasters_import import fdw, staging
 from micromasters_import.models import ImportRun
 from micromasters_import.runner import one_line
 from micromasters_import.steps import Step
@@ -144,10 +144,12 @@ def sql_problems(cursor, steps: list[Step], schema: str) -> list[str]:
         names |= step.staged_tables
     problems = []
     with transaction.atomic():
+        mount = fdw.mount_of(cursor, schema)  # before the remote is read: see explain_mount_error
         try:
             staging.stage(cursor, names, schema, mm_user_ids=[])
         except DatabaseError as error:
-            problems.append(f"reading the MicroMasters source failed: {one_line(error)}")
+            reason = fdw.explain_mount_error(error, mount)
+            problems.append(f"reading the MicroMasters source failed: {reason}")
             transaction.set_rollback(True)
             return problems
         for step in planned:

@@ -3,8 +3,12 @@
 By default each step commits on its own, so a failure keeps the steps before it and stops
 the run; `single_transaction` puts staging and every step in one transaction, which also
 gives every step the same snapshot of the source; a dry run is a single transaction that is
-always rolled back. Every step gets a ledger row that is committed before the step starts
-and completed after its transaction ends, whatever the outcome.
+always rolled back. Every step gets a ledger row that is committed before the run starts;
+its start time is committed when the step really starts (through a second session when the
+step runs inside the run's one transaction), and a step's `done` commits in the same
+transaction as its rows, so a run killed at any moment leaves a ledger that says what
+happened: `ledger.close_interrupted` later marks the step that was running interrupted and
+the steps that never started not run.
 """
 
 import time
@@ -12,10 +16,10 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from mitol.common.utils.datetime import now_in_utc
 
-from micromasters_import import fingerprint, invariants, outcomes, staging
+from micromasters_import import fdw, fingerprint, invariants, ledger, lock, outcomes, staging
 from micromasters_import.models import ImportBatch, ImportRun
 from micromasters_import.steps import Step
 
@@ -71,21 +75,36 @@ class Runner:
     unchanged: dict[str, ImportRun] = field(default_factory=dict)
     carried_from: ImportBatch | None = None
     source_fingerprints: dict[str, str] = field(default_factory=dict)
+    _side: object = field(default=None, repr=False)  # a second session, for start times
 
     def run(self) -> list[StepResult]:
-        """Run every step; raises StepFailed after recording the failure in the ledger."""
+        """Run every step; raises StepFailed after recording the failure in the ledger.
+
+        The batch lock is taken before any ledger row exists and held until the run ends, so
+        that no one mistakes this run's pending rows for a dead run's.
+        """
+        ledger.close_interrupted()
+        try:
+            with lock.batch_lock(connection, self.batch):
+                return self._run()
+        finally:
+            if self._side is not None:
+                self._side.close()
+                self._side = None
+
+    def _run(self) -> list[StepResult]:
         record = ImportBatch.objects.create(
             batch=self.batch, run_by=self.run_by, options=self.options, dry_run=self.dry_run
         )
-        ledger = self._open_ledger()
+        rows = self._open_ledger()
         staged: list[str] = []
         try:
             if self.dry_run or self.single_transaction:
-                self._run_as_one(ledger, staged)
+                self._run_as_one(rows, staged)
             else:
-                self._run_one_by_one(ledger, staged)
+                self._run_one_by_one(rows, staged)
         except StagingFailed as error:
-            for row in ledger.values():
+            for row in rows.values():
                 self._close(row, ImportRun.FAILED, error=str(error))
             raise
         finally:
@@ -153,6 +172,26 @@ class Runner:
                 options=self.options,
             )
         return rows
+
+    def _mark_started(self, row: ImportRun) -> None:
+        """Commit the step's start time now, so a run killed during the step still shows it.
+
+        Outside a transaction a save commits at once. Inside one (the run's single
+        transaction, or a caller's), the row is updated through a second session of its
+        own, so the start time is committed whatever becomes of that transaction.
+        """
+        row.started_on = now_in_utc()
+        if not connection.in_atomic_block:
+            row.save(update_fields=["started_on", "updated_on"])
+            return
+        if self._side is None:
+            self._side = connections.create_connection(DEFAULT_DB_ALIAS)
+        with self._side.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {ImportRun._meta.db_table} SET started_on = %s, updated_on = %s "
+                "WHERE id = %s AND status = %s",
+                [row.started_on, row.started_on, row.pk, ImportRun.PENDING],
+            )
 
     @staticmethod
     def _close(row: ImportRun, status: str, result: StepResult | None = None, error: str = ""):
@@ -226,15 +265,18 @@ class Runner:
             report["already_present"] = report.get("already_present", 0) + report.get("inserted", 0)
         report["inserted"] = 0
         report["unchanged_since"] = str(last.batch)
-        row.started_on = now_in_utc()
         return StepResult(step=step, ledger=row, report=report)
 
     def _stage(self, staged: list[str]) -> None:
+        # Read before anything touches the remote: once a read through the mount fails, the
+        # transaction is aborted and the catalog can no longer say where the mount points.
+        with connection.cursor() as cursor:
+            mount = fdw.mount_of(cursor, self.schema)
         try:
             self._plan()
         except Exception as error:
             raise StagingFailed(
-                f"reading the MicroMasters source failed: {one_line(error)}"
+                f"reading the MicroMasters source failed: {fdw.explain_mount_error(error, mount)}"
             ) from error
         names: set[str] = set()
         selected: set[str] = set()
@@ -253,7 +295,7 @@ class Runner:
         except Exception as error:
             staged.clear()
             raise StagingFailed(
-                f"copying the MicroMasters source failed: {one_line(error)}"
+                f"copying the MicroMasters source failed: {fdw.explain_mount_error(error, mount)}"
             ) from error
         if self.on_staged:
             self.on_staged(staged, time.monotonic() - started)
@@ -266,7 +308,6 @@ class Runner:
         if self.on_sql:
             self.on_sql(step.label, step.sql)
         started = time.monotonic()
-        row.started_on = now_in_utc()
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT set_config('micromasters_import.source_schema', %s, true)", [self.schema]
@@ -282,30 +323,33 @@ class Runner:
         result.seconds = time.monotonic() - started
         return result
 
-    def _run_one_by_one(self, ledger: dict[str, ImportRun], staged: list[str]) -> None:
+    def _run_one_by_one(self, rows: dict[str, ImportRun], staged: list[str]) -> None:
         with transaction.atomic():
             self._stage(staged)
         for index, step in enumerate(self.steps):
-            row = ledger[step.num]
+            row = rows[step.num]
+            self._mark_started(row)
             try:
                 with transaction.atomic():
                     result = self._execute(step, row)
+                    # `done` commits with the step's rows: never one without the other.
+                    self._close(row, ImportRun.DONE, result)
             except Exception as error:
-                self._fail(step, row, error, later=self.steps[index + 1 :], ledger=ledger)
-            self._close(row, ImportRun.DONE, result)
+                self._fail(step, row, error, later=self.steps[index + 1 :], ledger=rows)
             self._finish(result)
         self._check()
 
-    def _run_as_one(self, ledger: dict[str, ImportRun], staged: list[str]) -> None:
+    def _run_as_one(self, rows: dict[str, ImportRun], staged: list[str]) -> None:
         done: list[StepResult] = []
         failure: tuple[Step, Exception] | None = None
         try:
             with transaction.atomic():
                 self._stage(staged)
                 for step in self.steps:
+                    self._mark_started(rows[step.num])
                     try:
                         with transaction.atomic():
-                            done.append(self._execute(step, ledger[step.num]))
+                            done.append(self._execute(step, rows[step.num]))
                     except Exception as error:
                         failure = (step, error)
                         raise
@@ -314,22 +358,26 @@ class Runner:
                 self._check()
                 if self.dry_run:
                     transaction.set_rollback(True)
+                else:
+                    # `done` commits with the rows of every step: never one without the other.
+                    for result in done:
+                        self._close(result.ledger, ImportRun.DONE, result)
         except Exception:
             if failure is None:
                 raise
             staged.clear()  # the rollback dropped them with everything else
         if failure is None and self.dry_run:
             staged.clear()
-        status = ImportRun.DRY_RUN if self.dry_run else ImportRun.DONE
-        if failure is not None:
-            status = ImportRun.ROLLED_BACK
         for result in done:
-            self._close(result.ledger, status, result)
+            if failure is not None:
+                self._close(result.ledger, ImportRun.ROLLED_BACK, result)
+            elif self.dry_run:
+                self._close(result.ledger, ImportRun.DRY_RUN, result)
             self.results.append(result)
         if failure is not None:
             step, error = failure
             index = self.steps.index(step)
-            self._fail(step, ledger[step.num], error, later=self.steps[index + 1 :], ledger=ledger)
+            self._fail(step, rows[step.num], error, later=self.steps[index + 1 :], ledger=rows)
 
     def _finish(self, result: StepResult) -> None:
         self.results.append(result)
@@ -338,6 +386,8 @@ class Runner:
 
     def _fail(self, step, row, error, later, ledger) -> None:
         message = one_line(error)
+        # A `done` set in the rolled-back transaction must not survive in memory.
+        row.rows_inserted, row.seconds, row.report = None, None, {}
         self._close(row, ImportRun.FAILED, error=message)
         for other in later:
             self._close(ledger[other.num], ImportRun.NOT_RUN, error=f"not run: {step.label} failed")

@@ -12,24 +12,61 @@ remote server is down). So every read here:
   request's connection in an aborted transaction;
 * is one short query, bounded by a statement timeout, reading a few columns (by id when
   the caller has ids), never a whole table of learner rows: the learner-data counts are
-  aggregates that postgres_fdw pushes down to MicroMasters.
+  aggregates that postgres_fdw pushes down to MicroMasters;
+* connects with a short `connect_timeout` (CONNECT_TIMEOUT_S): PostgreSQL 15's postgres_fdw
+  waits for a connection without heeding the statement timeout, so a MicroMasters server
+  that accepts connections and never answers would hold each read for the foreign server's
+  own timeout (10 s as `setup_micromasters_fdw` sets it, for the import). The read lowers
+  the option on the foreign server inside its own savepoint, which it always rolls back, so
+  nobody else ever sees the change (a role that does not own the server keeps its timeout);
+* within one page view (`one_visit`), remembers a failed read: the page's later reads say
+  the same at once, so a hanging source costs a page one short wait, however many reads it
+  makes.
 """
 
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from django.db import DatabaseError, connection, transaction
 from psycopg import sql
 
-from micromasters_import import app_settings
-from micromasters_import.runner import one_line
+from micromasters_import import app_settings, fdw
 
 log = logging.getLogger(__name__)
 
 # Each read is a handful of rows; a mount that takes longer than this is reported unreachable.
 TIMEOUT_MS = 15000
+# How long a read waits for MicroMasters to accept a connection (libpq's minimum is 2 s).
+CONNECT_TIMEOUT_S = 3
+# How long a read waits for another page's uncommitted change to the server's options.
+OPTIONS_LOCK_TIMEOUT_MS = 5000
+
+
+@dataclass
+class _Visit:
+    """What one page view learnt about the source: why it could not be read, if it could not."""
+
+    failure: str | None = None
+
+
+_visit: ContextVar[_Visit | None] = ContextVar("micromasters_source_visit", default=None)
+
+
+@contextmanager
+def one_visit():
+    """One page view: after a read fails, the later reads in the block fail at once, alike.
+
+    The admin wraps each operator page (and its rendering) in this block.
+    """
+    token = _visit.set(_Visit())
+    try:
+        yield
+    finally:
+        _visit.reset(token)
 
 
 def default_schema() -> str:
@@ -142,13 +179,85 @@ def not_mounted_message(schema: str) -> str:
     )
 
 
+def _shorten_connect_timeout(cursor, schema: str, tables: list[str]) -> int | None:
+    """Lower `connect_timeout` on the foreign servers of these tables, for this savepoint.
+
+    Returns the longest connect timeout that now applies (None when no table is foreign,
+    or when a server's timeout could not be read as a number). A role that does not own the
+    server cannot alter it and keeps the server's own timeout.
+    """
+    cursor.execute(
+        """
+        SELECT DISTINCT s.srvname, s.srvoptions
+          FROM unnest(%s::text[]) AS t
+          JOIN pg_foreign_table f
+            ON f.ftrelid = to_regclass(quote_ident(%s) || '.' || quote_ident(t))
+          JOIN pg_foreign_server s ON s.oid = f.ftserver
+        """,
+        [tables, schema],
+    )
+    longest = 0
+    for server, options in cursor.fetchall():
+        current = dict(option.split("=", 1) for option in options or [])
+        value = current.get("connect_timeout", "")
+        if value.isdigit() and 0 < int(value) <= CONNECT_TIMEOUT_S:
+            longest = max(longest, int(value))
+            continue
+        verb = "SET" if "connect_timeout" in current else "ADD"
+        try:
+            with transaction.atomic():
+                cursor.execute(
+                    "SELECT set_config('lock_timeout', %s, true)", [str(OPTIONS_LOCK_TIMEOUT_MS)]
+                )
+                cursor.execute(
+                    sql.SQL("ALTER SERVER {} OPTIONS ({} connect_timeout {})").format(
+                        sql.Identifier(server), sql.SQL(verb), sql.Literal(str(CONNECT_TIMEOUT_S))
+                    )
+                )
+            longest = max(longest, CONNECT_TIMEOUT_S)
+        except DatabaseError:
+            # Not the owner (or busy): the server's own timeout applies; unset means none.
+            if not value.isdigit() or int(value) <= 0:
+                return None
+            longest = max(longest, int(value))
+    return longest or None
+
+
+def _unreadable(schema: str, error: Exception, mount, connect_timeout: int | None) -> str:
+    """The page's one sentence for a failed read: "did not answer" when it timed out."""
+    cause = fdw.database_cause(error)
+    diag = getattr(cause, "diag", None)
+    parts = [getattr(diag, "message_primary", None), getattr(diag, "message_detail", None)]
+    text = " ".join(filter(None, parts)) or str(cause)
+    where = f", server {mount.source.host}:{mount.source.port}" if mount else ""
+    timed_out = None
+    if "timeout expired" in text and connect_timeout:
+        timed_out = connect_timeout
+    elif getattr(cause, "sqlstate", None) == "57014" and "statement timeout" in text:
+        timed_out = TIMEOUT_MS // 1000
+    if timed_out:
+        return (
+            f'The MicroMasters source (schema "{schema}"{where}) did not answer within '
+            f"{timed_out} s: it is down, unreachable or overloaded."
+        )
+    if "timeout expired" in text:
+        return f'The MicroMasters source (schema "{schema}"{where}) did not answer.'
+    reason = fdw.explain_mount_error(error, mount)
+    return f'The MicroMasters source (schema "{schema}") could not be read: {reason}'
+
+
 def _read(schema: str, tables: list[str], build, optional: tuple[str, ...] = ()):
     """Run `build(cursor, schema, present_optional)` against the source, inside a savepoint.
 
     Raises _Unavailable (never a database error) when the schema or a required table is
-    missing or the read fails; the savepoint is rolled back, so the caller's connection and
-    any transaction it is in stay usable.
+    missing or the read fails. The savepoint is always rolled back (the read changed
+    nothing but its timeouts), so the caller's connection and any transaction it is in stay
+    usable and unchanged.
     """
+    visit = _visit.get()
+    if visit is not None and visit.failure:
+        raise _Unavailable(visit.failure)
+    mount = connect_timeout = None
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             missing = _missing_tables(cursor, schema, [*tables, *optional])
@@ -158,21 +267,19 @@ def _read(schema: str, tables: list[str], build, optional: tuple[str, ...] = ())
                     f'The MicroMasters source (schema "{schema}") lacks table(s) '
                     f"{', '.join(required_missing)}: re-run ./manage.py setup_micromasters_fdw."
                 )
-            # Bounded, and put back afterwards: inside a caller's transaction a released
-            # savepoint would otherwise keep the timeout until that transaction ends.
-            cursor.execute("SELECT current_setting('statement_timeout')")
-            previous = cursor.fetchone()[0]
-            cursor.execute("SELECT set_config('statement_timeout', %s, true)", [str(TIMEOUT_MS)])
+            mount = fdw.mount_of(cursor, schema)
             present = {table for table in optional if table not in missing}
+            connect_timeout = _shorten_connect_timeout(cursor, schema, [*tables, *present])
+            cursor.execute("SELECT set_config('statement_timeout', %s, true)", [str(TIMEOUT_MS)])
             result = build(cursor, schema, present)
-            cursor.execute("SELECT set_config('statement_timeout', %s, true)", [previous])
+            transaction.set_rollback(True)
             return result
     except DatabaseError as error:
-        first_line = one_line(error)
-        log.warning("reading the MicroMasters source failed: %s", first_line)
-        raise _Unavailable(
-            f'The MicroMasters source (schema "{schema}") could not be read: {first_line}'
-        ) from error
+        message = _unreadable(schema, error, mount, connect_timeout)
+        log.warning("reading the MicroMasters source failed: %s", message)
+        if visit is not None:
+            visit.failure = message
+        raise _Unavailable(message) from error
 
 
 def _table(schema: str, name: str) -> sql.Composable:

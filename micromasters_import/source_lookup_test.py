@@ -1,12 +1,20 @@
 """Reading the MicroMasters side of the mappings: plain source tables, and a real fdw mount."""
 
+import html
 import os
+import socket
+import threading
+import time
 
 import pytest
+from django.contrib.messages import get_messages
 from django.db import connection, transaction
+from django.urls import reverse
 from psycopg import sql
 
-from micromasters_import import source_lookup
+from courses.factories import CourseFactory
+from micromasters_import import fdw, source_lookup
+from micromasters_import.factories import CourseIdFactory, ProgramIdFactory, ProgramTierIdFactory
 from micromasters_import.models import CourseId
 from micromasters_import.source import factories as mm_factories
 
@@ -144,3 +152,139 @@ def test_through_a_real_mount_and_with_its_server_unreachable(mounted):
         assert CourseId.objects.count() == 0  # the transaction is still usable
     assert problem.startswith(f'The MicroMasters source (schema "{mounted}") could not be read')
     assert "could not connect" in problem or "connection" in problem
+
+
+# --- a source that accepts connections and never answers -------------------------------------
+
+
+class HangingListener:
+    """A TCP port that accepts every connection and never sends a byte, counting them."""
+
+    def __init__(self):
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.accepted: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            self.accepted.append(client)  # held open, never answered
+
+    def close(self):
+        self.server.close()
+        for client in self.accepted:
+            client.close()
+
+
+HANG_SERVER = f"mm_hanging_server_{os.getpid()}"
+HANG_SCHEMA = f"mm_hanging_{os.getpid()}"
+
+
+@pytest.fixture
+def hanging_mount(db, micromasters_schema, settings):
+    """A postgres_fdw mount, made as setup_micromasters_fdw makes it, of a source that hangs.
+
+    The foreign tables are declared by hand (IMPORT would need the source to answer); the
+    server options are the shipped ones, connect_timeout 10 included.
+    """
+    listener = HangingListener()
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE EXTENSION IF NOT EXISTS postgres_fdw")
+        cursor.execute(
+            sql.SQL(
+                "CREATE SERVER {} FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host '127.0.0.1', "
+                "port {}, dbname 'micromasters', fetch_size '10000', "
+                "use_remote_estimate 'true', connect_timeout {})"
+            ).format(
+                sql.Identifier(HANG_SERVER),
+                sql.Literal(str(listener.port)),
+                sql.Literal(str(fdw.DEFAULT_CONNECT_TIMEOUT)),
+            )
+        )
+        cursor.execute(
+            sql.SQL("CREATE USER MAPPING FOR CURRENT_USER SERVER {} OPTIONS (user 'mm')").format(
+                sql.Identifier(HANG_SERVER)
+            )
+        )
+        cursor.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(HANG_SCHEMA)))
+        cursor.execute(
+            "SELECT c.relname, string_agg(format('%%I %%s', a.attname, "
+            "format_type(a.atttypid, a.atttypmod)), ', ' ORDER BY a.attnum) "
+            "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
+            "WHERE n.nspname = %s AND c.relkind = 'r' GROUP BY c.relname",
+            [mm_factories.SCHEMA],
+        )
+        for table, columns in cursor.fetchall():
+            cursor.execute(
+                sql.SQL("CREATE FOREIGN TABLE {} ({}) SERVER {}").format(
+                    sql.Identifier(HANG_SCHEMA, table),
+                    sql.SQL(columns),
+                    sql.Identifier(HANG_SERVER),
+                )
+            )
+    settings.MICROMASTERS_SCHEMA = HANG_SCHEMA
+    yield listener
+    listener.close()
+
+
+@pytest.mark.fdw
+def test_a_hanging_source_costs_each_admin_page_one_short_wait(staff_client, hanging_mount):
+    # Issue 11, finding 5: the mapping lists and change form took 30 s (three 10 s connects),
+    # readiness and suggestions 10 s.
+    mapping = CourseIdFactory()
+    ProgramIdFactory()
+    ProgramTierIdFactory()
+    pages = {
+        "course mappings": reverse("admin:micromasters_import_courseid_changelist"),
+        "course mapping form": reverse(
+            "admin:micromasters_import_courseid_change", args=[mapping.pk]
+        ),
+        "program mappings": reverse("admin:micromasters_import_programid_changelist"),
+        "tier mappings": reverse("admin:micromasters_import_programtierid_changelist"),
+        "readiness": reverse("admin:micromasters_import_readiness"),
+        "suggestions": reverse("admin:micromasters_import_suggestions"),
+    }
+    said = (
+        f'The MicroMasters source (schema "{HANG_SCHEMA}", server 127.0.0.1:{hanging_mount.port})'
+        f" did not answer within {source_lookup.CONNECT_TIMEOUT_S} s"
+    )
+    for name, url in pages.items():
+        before = len(hanging_mount.accepted)
+        started = time.monotonic()
+
+        response = staff_client.get(url)
+
+        seconds = time.monotonic() - started
+        assert response.status_code == 200, name
+        assert said in html.unescape(response.content.decode()), name
+        assert len(hanging_mount.accepted) - before == 1, name  # one connection attempt a page
+        assert seconds < source_lookup.CONNECT_TIMEOUT_S + 3, (name, seconds)
+
+    # The shortened timeout was only ever the page's: the mount keeps its own.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT srvoptions FROM pg_foreign_server WHERE srvname = %s", [HANG_SERVER])
+        assert "connect_timeout=10" in cursor.fetchone()[0]
+
+
+@pytest.mark.fdw
+def test_a_form_saved_while_the_source_hangs_waits_once_and_says_so(staff_client, hanging_mount):
+    course = CourseFactory()
+    started = time.monotonic()
+
+    response = staff_client.post(
+        reverse("admin:micromasters_import_courseid_add"),
+        {"micromasters_id": 4242, "course": course.pk},
+    )
+
+    assert time.monotonic() - started < source_lookup.CONNECT_TIMEOUT_S + 3
+    assert response.status_code == 302
+    assert len(hanging_mount.accepted) == 1
+    assert CourseId.objects.get().micromasters_id == 4242  # saved unchecked, with a warning
+    messages = [str(message) for message in get_messages(response.wsgi_request)]
+    assert any("was not checked" in m and "did not answer" in m for m in messages), messages

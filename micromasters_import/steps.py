@@ -114,6 +114,26 @@ def discover(directory: Path = SQL_DIR) -> list[Step]:
     return steps
 
 
+def _check_range(part: str, low: int, high: int, steps: list[Step]) -> None:
+    """A range must lie within the steps that exist.
+
+    `--num 1-999999999` once built a list of a billion numbers before failing; a range that
+    reaches past the first or last step is a typo more often than a wish, so it is refused
+    with the steps there are, before anything is built.
+    """
+    if not steps:
+        raise SelectionError(f"--num {part}: there are no steps")
+    first, last = int(steps[0].num), int(steps[-1].num)
+    there = f"steps {steps[0].num} to {steps[-1].num}"
+    if high < first or low > last:
+        raise SelectionError(f"--num {part}: no step in that range (there are {there})")
+    if low < first or high > last:
+        raise SelectionError(
+            f"--num {part}: the range reaches beyond the steps there are ({there}); "
+            f"give a range within them, e.g. {steps[0].num}-{steps[-1].num}"
+        )
+
+
 def select(steps: list[Step], values: list[str]) -> list[Step]:
     """The steps named by `--num` values such as `9`, `009`, `2,3` or `002-009`, in order."""
     by_num = {step.num: step for step in steps}
@@ -126,6 +146,9 @@ def select(steps: list[Step], values: list[str]) -> list[Step]:
             low, high = (int(b) for b in (bounds[0], bounds[-1]))
             if low > high:
                 raise SelectionError(f"--num {part!r}: the range is empty")
+            if len(bounds) == 2:
+                _check_range(part, low, high, steps)
+            # Bounded by the steps that exist (checked above), so this list stays small.
             wanted = [f"{n:03d}" for n in range(low, high + 1)]
             unknown = [n for n in wanted if n not in by_num]
             if len(bounds) == 1 and unknown:

@@ -150,8 +150,8 @@ def test_the_shipped_steps_declare_their_order_and_tables(steps):
         (["9", "009", "8-9"], ["008", "009"]),
         (["2-3,12,13"], ["002", "003", "012", "013"]),
         (["001-013"], ALL_NUMS),
-        (["010-020"], ["010", "011", "012", "013"]),
-        (["0-1"], ["001"]),
+        (["010-013"], ["010", "011", "012", "013"]),
+        (["1-1"], ["001"]),
         (["3,"], ["003"]),
     ],
 )
@@ -175,6 +175,8 @@ def test_selects_steps_in_file_order(steps, values, expected):
         ("2..3", "not a step number or a range"),
         ("-1", "not a step number or a range"),
         ("020-030", "no step in that range"),
+        ("010-020", "reaches beyond the steps there are"),
+        ("0-1", "reaches beyond the steps there are"),
     ],
 )
 def test_rejects_what_names_no_step(steps, value, words):
@@ -210,6 +212,8 @@ def test_selection_works_on_any_set_of_steps(tmp_path):
 
     assert nums(select(found, ["1-7"])) == ["001", "003", "007"]
     assert nums(select(found, ["2-6"])) == ["003"]
+    with pytest.raises(SelectionError, match="reaches beyond"):
+        select(found, ["1-8"])
     with pytest.raises(SelectionError, match="no step 002"):
         select(found, ["2"])
     with pytest.raises(SelectionError, match="no step in that range"):

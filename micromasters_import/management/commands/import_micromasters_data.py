@@ -129,6 +129,7 @@ class Command(BaseCommand):
                 "failed": self.style.ERROR,
                 "changed": self.style.WARNING,
                 "interrupted": self.style.WARNING,
+                "running": self.style.WARNING,
             }.get(state.kind, lambda text: text)
             needs = f" (needs {', '.join(step.needs)})" if step.needs else ""
             self.stdout.write(f"  {step.label:<42} {style(state.text)}{needs}")

@@ -9,6 +9,7 @@ what really was committed use `mm_transactional` and a second connection.
 
 import re
 import time
+import tracemalloc
 from datetime import UTC, datetime
 from io import StringIO
 from pathlib import Path
@@ -355,7 +356,12 @@ def test_list_shows_done_failed_changed_and_interrupted(mm):
         finished_on=when,
     )
     ImportRunFactory(step="004", checksum="0" * 64, rows_inserted=3, finished_on=when)
-    ImportRunFactory(step="005", checksum=STEPS["005"].checksum, status=ImportRun.PENDING)
+    # Pending rows of a run whose session is gone: the step that had started was interrupted,
+    # the one that had not never ran.
+    ImportRunFactory(
+        step="005", checksum=STEPS["005"].checksum, status=ImportRun.PENDING, started_on=when
+    )
+    ImportRunFactory(step="007", checksum=STEPS["007"].checksum, status=ImportRun.PENDING)
     ImportRunFactory(
         step="006", checksum=STEPS["006"].checksum, status=ImportRun.ROLLED_BACK, finished_on=when
     )
@@ -366,7 +372,9 @@ def test_list_shows_done_failed_changed_and_interrupted(mm):
     assert "failed 2024-03-04 05:06:07: duplicate key value" in plan_line(out, "003")
     assert "changed since it ran" in plan_line(out, "004")
     assert "3 row(s)" in plan_line(out, "004")
-    assert "never finished" in plan_line(out, "005")
+    assert "interrupted: started 2024-03-04 05:06:07, the run ended before it finished" in (
+        plan_line(out, "005")
+    )
     assert "rolled back" in plan_line(out, "006")
     assert "never run" in plan_line(out, "007")
 
@@ -884,6 +892,27 @@ def test_exit_codes_0_done_1_step_failed_2_usage_or_preflight(world, argv):
     code, _, err = argv("--num", "011", "--noinput")
     assert code == 1
     assert "step 011_program_enrollments failed" in err
+
+
+def test_a_range_reaching_past_the_steps_is_refused_at_once_in_little_memory(world, argv):
+    # Issue 11, finding 9: `--num 1-999999999` grew to gigabytes before failing.
+    tracemalloc.start()
+    started = time.monotonic()
+    try:
+        code, out, err = argv("--num", "1-999999999", "--noinput")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert code == 2
+    assert err.strip() == (
+        "CommandError: --num 1-999999999: the range reaches beyond the steps there are "
+        "(steps 001 to 013); give a range within them, e.g. 001-013"
+    )
+    assert time.monotonic() - started < 5
+    assert peak < 5_000_000
+    assert "Applying" not in out
+    assert_nothing_written()
 
 
 # -- the lock -------------------------------------------------------------------------------

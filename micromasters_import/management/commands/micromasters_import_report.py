@@ -5,9 +5,9 @@ The report of the latest run (or `--run ID`) as a table, JSON or CSV; or, with
 """
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
 
-from micromasters_import import explain, lock, report, staging
-from micromasters_import.runner import one_line
+from micromasters_import import explain, fdw, lock, report, staging
 
 USAGE_ERROR = 2
 
@@ -52,13 +52,16 @@ class Command(BaseCommand):
         self.stdout.write(report.RENDERERS[options["format"]](data))
 
     def _explain(self, who: str, schema: str) -> None:
+        with connection.cursor() as cursor:
+            mount = fdw.mount_of(cursor, schema)
         try:
             learner = explain.find_learner(who, schema)
         except explain.UnknownLearner as error:
             raise CommandError(str(error), returncode=USAGE_ERROR) from error
         except Exception as error:
+            reason = fdw.explain_mount_error(error, mount)
             raise CommandError(
-                f"Cannot read the MicroMasters source in schema {schema!r}: {one_line(error)}",
+                f"Cannot read the MicroMasters source in schema {schema!r}: {reason}",
                 returncode=USAGE_ERROR,
             ) from error
         try:

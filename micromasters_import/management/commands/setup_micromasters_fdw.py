@@ -65,6 +65,13 @@ class Command(BaseCommand):
             help="Seconds to wait for the remote (default: %(default)s).",
         )
         parser.add_argument(
+            "--allow-password-in-server-log",
+            action="store_true",
+            help="Mount even when a server setting this role may not turn off would record "
+            "the MicroMasters password (pgaudit, debug_print_*, pg_stat_statements, or, for a "
+            "role without TEMP, statement logging); by default the mount is refused.",
+        )
+        parser.add_argument(
             "--database",
             default="default",
             help="The MITx Online database alias to mount into (default: %(default)s).",
@@ -117,7 +124,9 @@ class Command(BaseCommand):
             elif options["check"]:
                 self._check(mount_options)
             else:
-                self._mount(mount_options, options["refresh"])
+                self._mount(
+                    mount_options, options["refresh"], options["allow_password_in_server_log"]
+                )
         except fdw.FdwError as error:
             raise CommandError(self._scrub(str(error)), returncode=CONFIG_ERROR) from None
         except (psycopg.Error, DatabaseError) as error:
@@ -160,7 +169,7 @@ class Command(BaseCommand):
 
     # --- modes ---
 
-    def _mount(self, options: fdw.MountOptions, refresh: bool):
+    def _mount(self, options: fdw.MountOptions, refresh: bool, allow_password_in_log: bool):
         source = self._source(required=True)
         self.stdout.write(
             self.style.MIGRATE_HEADING(
@@ -168,8 +177,21 @@ class Command(BaseCommand):
             )
         )
         with transaction.atomic(using=self.using), self._cursor() as cursor:
-            result = fdw.mount(cursor, source, options, refresh=refresh)
+            result = fdw.mount(
+                cursor,
+                source,
+                options,
+                refresh=refresh,
+                allow_password_in_server_log=allow_password_in_log,
+            )
         self._steps(result.steps)
+        for accepted in result.accepted:
+            self.stdout.write(
+                self.style.WARNING(
+                    f"Warning (--allow-password-in-server-log): {accepted}: the MicroMasters "
+                    "password was recorded there"
+                )
+            )
         if result.missing:
             raise fdw.FdwError(
                 f"mounted, but the remote schema {options.remote_schema} lacks (or "
