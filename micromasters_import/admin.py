@@ -9,12 +9,16 @@ from the admin index, the mapping lists and the ledger.
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+from django.utils.text import capfirst
 
-from micromasters_import import forms, readiness, report, source_lookup, suggestions
+from micromasters_import import forms, readiness, report, report_page, source_lookup, suggestions
+from micromasters_import.explain import CANDIDATE_TABLE
 from micromasters_import.models import (
     CourseCertificateRevisionId,
     CourseId,
@@ -216,8 +220,20 @@ class CourseIdAdmin(MappingAdmin):
             "opts": self.model._meta,
             "suggestions": found,
             "sections": [
-                ("Courses", "course ID mapping", found.courses, can_add[suggestions.COURSE]),
-                ("Programs", "program ID mapping", found.programs, can_add[suggestions.PROGRAM]),
+                (
+                    "Courses",
+                    "course",
+                    "course ID mapping",
+                    found.courses,
+                    can_add[suggestions.COURSE],
+                ),
+                (
+                    "Programs",
+                    "program",
+                    "program ID mapping",
+                    found.programs,
+                    can_add[suggestions.PROGRAM],
+                ),
             ],
             "source_problem": found.problem,
         }
@@ -317,6 +333,7 @@ class CourseCertificateRevisionIdAdmin(MappingAdmin):
 
 STATUS_COLOURS = {
     ImportRun.DONE: "#2e7d32",
+    report.UNCHANGED: "#2e7d32",
     ImportRun.FAILED: "#c62828",
     ImportRun.ROLLED_BACK: "#c62828",
     ImportRun.PENDING: "#ef6c00",
@@ -329,10 +346,22 @@ STATUS_COLOURS = {
 def status_badge(status: str):
     """A coloured status word."""
     return format_html(
-        '<strong style="color: {}">{}</strong>',
+        '<strong class="mm-status" style="color: {}">{}</strong>',
         STATUS_COLOURS.get(status, "inherit"),
         status.replace("_", " "),
     )
+
+
+def when(moment):
+    """A date and time that never wraps: 2026-11-30 10:01:02."""
+    if moment is None:
+        return "-"
+    return format_html('<span class="mm-nowrap">{}</span>', f"{moment:%Y-%m-%d %H:%M:%S}")
+
+
+def short_batch(batch) -> str:
+    """The first block of a run's UUID: enough to tell runs apart on a page."""
+    return str(batch)[:8]
 
 
 class LedgerAdmin(ReadOnlyLedgerAdmin):
@@ -341,21 +370,19 @@ class LedgerAdmin(ReadOnlyLedgerAdmin):
     change_list_template = "admin/micromasters_import/ledger_change_list.html"
     list_per_page = 50
 
+    def changelist_view(self, request, extra_context=None):
+        # "Import runs", not Django's "Select import run to view"
+        title = capfirst(self.model._meta.verbose_name_plural)
+        return super().changelist_view(request, {"title": title, **(extra_context or {})})
+
 
 @admin.register(ImportRun)
 class ImportRunAdmin(LedgerAdmin):
-    list_display = (
-        "id",
-        "step",
-        "name",
-        "coloured_status",
-        "rows_inserted",
-        "seconds",
-        "started_on",
-        "run_by",
-        "run_link",
-    )
-    list_display_links = ("id", "step", "name")
+    """Step runs: what each step of each import run did."""
+
+    change_form_template = "admin/micromasters_import/step_run_change_form.html"
+    list_display = ("step_label", "coloured_status", "inserted", "duration", "started", "run_link")
+    list_display_links = ("step_label",)
     list_filter = ("status", "step")
     search_fields = ("step", "name", "=batch", "run_by", "error")
     date_hierarchy = "created_on"
@@ -375,38 +402,86 @@ class ImportRunAdmin(LedgerAdmin):
                 )
             },
         ),
-        ("What came over", {"fields": ("what_came_over",)}),
+        ("What came over, and why not", {"fields": ("what_came_over",)}),
         ("Details", {"classes": ("collapse",), "fields": ("checksum", "options", "report")}),
     ]
 
+    @admin.display(description="Step", ordering="step")
+    def step_label(self, obj):
+        return f"{obj.step}_{obj.name}"
+
     @admin.display(description="Status", ordering="status")
     def coloured_status(self, obj):
-        return status_badge(obj.status)
+        return status_badge(report.step_status(obj))
 
-    @admin.display(description="Run (all its steps)")
+    @admin.display(description="Inserted", ordering="rows_inserted")
+    def inserted(self, obj):
+        return "-" if obj.rows_inserted is None else f"{obj.rows_inserted:,}"
+
+    @admin.display(description="Time", ordering="seconds")
+    def duration(self, obj):
+        return "-" if obj.seconds is None else f"{obj.seconds:.2f}s"
+
+    @admin.display(description="Started", ordering="started_on")
+    def started(self, obj):
+        return when(obj.started_on or obj.created_on)
+
+    @admin.display(description="Import run")
     def run_link(self, obj):
-        url = reverse("admin:micromasters_import_importbatch_changelist")
-        return format_html('<a href="{}?q={}">{}</a>', url, obj.batch, str(obj.batch)[:8])
+        record = ImportBatch.objects.filter(batch=obj.batch).only("pk").first()
+        if record is None:
+            return short_batch(obj.batch)
+        url = reverse("admin:micromasters_import_importbatch_change", args=[record.pk])
+        return format_html('<a href="{}">{}</a>', url, short_batch(obj.batch))
 
     @admin.display(description="What came over, and why not")
     def what_came_over(self, obj):
-        entry = report.step_entry(obj)
-        data = {
-            "batch": obj.batch,
-            "run_by": obj.run_by,
-            "started": obj.created_on,
-            "dry_run": obj.status == ImportRun.DRY_RUN,
-            "steps": [entry],
-            "invariants": [],
-        }
-        return format_html("<pre>{}</pre>", report.as_table(data))
+        row = report_page.step_row(report.step_entry(obj))
+        return render_to_string("admin/micromasters_import/step_table.html", {"steps": [row]})
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, object_id)
+        context = dict(extra_context or {})
+        if obj is not None:
+            context.update(title=f"Step run {obj.step}_{obj.name}", subtitle=None)
+        return super().change_view(request, object_id, form_url, context)
 
     def get_urls(self):
-        view = self.admin_site.admin_view(self.readiness_view)
+        readiness_view = self.admin_site.admin_view(self.readiness_view)
+        source_view = self.admin_site.admin_view(self.source_row_view)
         return [
-            path("readiness/", view, name="micromasters_import_readiness"),
+            path("readiness/", readiness_view, name="micromasters_import_readiness"),
+            path(
+                "source/<str:step>/<int:ref>/",
+                source_view,
+                name="micromasters_import_source_row",
+            ),
             *super().get_urls(),
         ]
+
+    def source_row_view(self, request, step, ref):
+        """The MicroMasters row behind a sample id of a report, read through the mount."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        table = CANDIDATE_TABLE.get(step)
+        if table is None:
+            raise Http404(f"step {step} reads no source rows")
+        problem, row = None, None
+        try:
+            row = source_lookup.source_row(table, ref)
+        except LookupError as error:
+            problem = str(error)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"MicroMasters {table} {ref}",
+            "opts": self.model._meta,
+            "step": step,
+            "table": table,
+            "ref": ref,
+            "row": row,
+            "source_problem": problem,
+        }
+        return TemplateResponse(request, "admin/micromasters_import/source_row.html", context)
 
     def readiness_view(self, request):
         """Can each step run now, and which MicroMasters learner data has no mapping."""
@@ -435,31 +510,41 @@ class ImportRunAdmin(LedgerAdmin):
 
 @admin.register(ImportBatch)
 class ImportBatchAdmin(LedgerAdmin):
-    list_display = (
-        "id",
-        "batch",
-        "created_on",
-        "finished_on",
-        "dry_run",
-        "run_by",
-        "step_summary",
-        "checks",
-    )
-    list_filter = ("dry_run",)
+    """Import runs: one per invocation of the command, with the whole report."""
+
+    change_form_template = "admin/micromasters_import/run_report.html"
+    list_display = ("short_batch", "started", "kind", "step_summary", "checks", "who")
+    list_display_links = ("short_batch",)
     search_fields = ("=batch", "run_by")
     date_hierarchy = "created_on"
-    readonly_extra = ("step_links", "full_report")
+    readonly_extra = ()
     fieldsets = [
         (None, {"fields": ("batch", "run_by", ("created_on", "finished_on"), "dry_run")}),
-        ("Its steps", {"fields": ("step_links",)}),
-        ("Report", {"fields": ("full_report",)}),
         ("Details", {"classes": ("collapse",), "fields": ("options", "invariants")}),
     ]
+
+    @admin.display(description="Run", ordering="batch")
+    def short_batch(self, obj):
+        return short_batch(obj.batch)
+
+    @admin.display(description="Started", ordering="created_on")
+    def started(self, obj):
+        return when(obj.created_on)
+
+    @admin.display(description="Run by", ordering="run_by")
+    def who(self, obj):
+        # "user@host", the database role in the tooltip: the list stays one line a run
+        return format_html('<span title="{}">{}</span>', obj.run_by, obj.run_by.split(" (")[0])
+
+    @admin.display(description="Kind", ordering="dry_run")
+    def kind(self, obj):
+        return "dry run" if obj.dry_run else "real"
 
     @admin.display(description="Steps")
     def step_summary(self, obj):
         counts: dict[str, int] = {}
-        for status in obj.steps.values_list("status", flat=True):
+        for row in obj.steps:
+            status = report.step_status(row)
             counts[status] = counts.get(status, 0) + 1
         if not counts:
             return "-"
@@ -469,32 +554,31 @@ class ImportBatchAdmin(LedgerAdmin):
 
     @admin.display(description="Checks")
     def checks(self, obj):
-        failed = sum(1 for check in obj.invariants if check.get("status") == "fail")
-        return f"{failed} failed" if failed else "all pass" if obj.invariants else "-"
-
-    @admin.display(description="Its steps")
-    def step_links(self, obj):
-        rows = format_html_join(
-            "",
-            '<tr><td><a href="{}">{}_{}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>',
-            (
-                (
-                    reverse("admin:micromasters_import_importrun_change", args=[run.pk]),
-                    run.step,
-                    run.name,
-                    status_badge(run.status),
-                    "-" if run.rows_inserted is None else run.rows_inserted,
-                    "-" if run.seconds is None else f"{run.seconds:.2f}s",
-                )
-                for run in obj.steps
-            ),
-        )
-        return format_html(
-            "<table><thead><tr><th>step</th><th>status</th><th>rows inserted</th>"
-            "<th>time</th></tr></thead><tbody>{}</tbody></table>",
-            rows,
+        counts: dict[str, int] = {}
+        for check in obj.invariants:
+            counts[check.get("status")] = counts.get(check.get("status"), 0) + 1
+        if not counts:
+            return "-"
+        problems = [(counts.get(s, 0), s) for s in ("fail", "warn") if counts.get(s)]
+        if not problems:
+            return mark_safe('<span class="mm-badge mm-check-pass">all pass</span>')
+        return format_html_join(
+            " ",
+            '<span class="mm-badge mm-check-{}">{} {}</span>',
+            ((status, n, "failed" if status == "fail" else "warned") for n, status in problems),
         )
 
-    @admin.display(description="Report")
-    def full_report(self, obj):
-        return format_html("<pre>{}</pre>", report.as_table(report.build(obj)))
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, object_id)
+        context = dict(extra_context or {})
+        if obj is not None:
+            kind = "Dry run" if obj.dry_run else "Import run"
+            context.update(
+                title=f"{kind} {short_batch(obj.batch)}",
+                subtitle=None,
+                run_report=report_page.build(obj),
+                step_runs_url=(
+                    reverse("admin:micromasters_import_importrun_changelist") + f"?q={obj.batch}"
+                ),
+            )
+        return super().change_view(request, object_id, form_url, context)

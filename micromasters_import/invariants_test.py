@@ -220,6 +220,47 @@ def test_payments_minus_refunds_are_compared_with_the_total(db):
     )
 
 
+def test_an_order_whose_receipt_had_no_transaction_id_is_a_warning_that_names_it(db):
+    unpaid = OrderFactory(
+        state="fulfilled", total_price_paid=Decimal("100"), reference_number="MM-NOTXN"
+    )
+    with connection.cursor() as cursor:
+        _temp(cursor, "mm_order", "SELECT 4 AS id, 'MM-NOTXN'::text AS reference_number")
+        _temp(cursor, "mm_receipt", "SELECT 4 AS order_id, NULL::text AS transaction_id")
+        check = invariants.order_totals_match_transactions(cursor)
+
+    assert (check.status, check.sample) == ("warn", [unpaid.id])
+    assert check.detail.startswith(
+        "1 fulfilled order(s) have no payment because their MicroMasters receipt has no "
+        'transaction id, which step 007 skips as "receipt has no transaction_id": MM-NOTXN;'
+    )
+
+
+def test_an_unexplained_order_still_fails_when_another_one_is_explained(db):
+    unpaid, overpaid = (
+        OrderFactory(state="fulfilled", total_price_paid=Decimal("100"), reference_number=ref)
+        for ref in ["MM-NOTXN", "MM-OVER"]
+    )
+    TransactionFactory(order=overpaid, amount=Decimal("300"))
+    with connection.cursor() as cursor:
+        _temp(
+            cursor,
+            "mm_order",
+            "SELECT * FROM (VALUES (4, 'MM-NOTXN'), (5, 'MM-OVER')) AS o (id, reference_number)",
+        )
+        _temp(
+            cursor,
+            "mm_receipt",
+            "SELECT * FROM (VALUES (4, ''), (5, 'txn-5')) AS r (order_id, transaction_id)",
+        )
+        check = invariants.order_totals_match_transactions(cursor)
+
+    assert (check.status, check.sample) == ("fail", [overpaid.id])
+    assert check.detail.startswith("1 fulfilled order(s) do not add up; besides, 1 fulfilled")
+    assert "MM-NOTXN" in check.detail
+    assert unpaid.id not in check.sample
+
+
 def test_linked_users_are_counted_not_failed(db):
     found = UserFactory()
     with connection.cursor() as cursor:

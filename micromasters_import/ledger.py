@@ -8,6 +8,7 @@ changed instead of silently looking done.
 from dataclasses import dataclass
 
 from django.db import connection
+from django.db.models import Sum
 from mitol.common.utils.datetime import now_in_utc
 
 from micromasters_import import lock
@@ -35,6 +36,12 @@ class StepState:
     kind: str
     text: str
     run: ImportRun | None = None
+    total: int | None = None  # rows every done run of the step inserted
+
+    @property
+    def when(self) -> str:
+        """When the latest attempt finished (or started), for a page that shows it apart."""
+        return _when(self.run) if self.run is not None else ""
 
 
 def _when(run: ImportRun) -> str:
@@ -42,15 +49,24 @@ def _when(run: ImportRun) -> str:
     return f"{moment:%Y-%m-%d %H:%M:%S}"
 
 
-def state_of(step: Step, run: ImportRun | None) -> StepState:
-    """Describe one step given its latest attempt."""
+def state_of(step: Step, run: ImportRun | None, total: int | None = None) -> StepState:
+    """Describe one step given its latest attempt, and the rows all its runs inserted.
+
+    A rerun that finds its rows already present inserts none, so the latest run's count says
+    little; `total` (every done run of the step, summed) is what came from the import.
+    """
     if run is None:
         return StepState("never", "never run")
     if run.status == ImportRun.DONE:
-        rows = f"{run.rows_inserted or 0} row(s)"
+        rows = (
+            f"{run.rows_inserted or 0} row(s)"
+            if total is None
+            else f"{total:,} row(s) imported in total"
+        )
         if run.checksum != step.checksum:
-            return StepState("changed", f"changed since it ran (done {_when(run)}, {rows})", run)
-        return StepState("done", f"done {_when(run)}, {rows}", run)
+            text = f"changed since it ran (done {_when(run)}, {rows})"
+            return StepState("changed", text, run, total)
+        return StepState("done", f"done {_when(run)}, {rows}", run, total)
     if run.status == ImportRun.FAILED:
         return StepState("failed", f"failed {_when(run)}: {run.error}", run)
     if run.status == ImportRun.ROLLED_BACK:
@@ -95,9 +111,17 @@ def close_interrupted() -> int:
 
 
 def step_states(steps: list[Step]) -> dict[str, StepState]:
-    """The state of every step, from one query of the ledger, after closing dead runs' rows."""
+    """The state of every step, from two queries of the ledger, after closing dead runs' rows."""
     close_interrupted()
     latest: dict[str, ImportRun] = {}
     for run in ImportRun.objects.filter(status__in=ATTEMPTS).order_by("-id"):
         latest.setdefault(run.step, run)
-    return {step.num: state_of(step, latest.get(step.num)) for step in steps}
+    totals = dict(
+        ImportRun.objects.filter(status=ImportRun.DONE)
+        .values("step")
+        .annotate(total=Sum("rows_inserted"))
+        .values_list("step", "total")
+    )
+    return {
+        step.num: state_of(step, latest.get(step.num), totals.get(step.num) or 0) for step in steps
+    }

@@ -250,6 +250,14 @@ def test_suggestions_page_lists_proposals_with_evidence(staff_client, dedp):
     assert not CourseId.objects.exists()
 
 
+def test_suggestions_page_without_proposals_says_so_in_plain_words(staff_client, mm):
+    html = page(staff_client.get(reverse("admin:micromasters_import_suggestions")))
+
+    assert "No proposal: every MicroMasters course is mapped, or none matches a" in html
+    assert "MITx Online course that is not mapped yet" in " ".join(html.split())
+    assert "every MicroMasters program is mapped" in html
+
+
 def test_suggestions_post_creates_only_the_ticked_ones(staff_client, dedp):
     course_key = f"course:{dedp['mm_course'].id}:{dedp['course'].id}"
 
@@ -366,6 +374,15 @@ def test_readiness_links_the_latest_run_of_each_step(staff_client, mm):
     step = next(s for s in discover() if s.num == "002")
     batch = uuid.uuid4()
     ImportBatch.objects.create(batch=batch, run_by="op@host")
+    ImportRun.objects.create(
+        batch=uuid.uuid4(),
+        step="002",
+        name=step.name,
+        checksum=step.checksum,
+        status=ImportRun.DONE,
+        rows_inserted=4,
+        run_by="op@host",
+    )
     run = ImportRun.objects.create(
         batch=batch,
         step="002",
@@ -381,8 +398,9 @@ def test_readiness_links_the_latest_run_of_each_step(staff_client, mm):
     assert reverse("admin:micromasters_import_importrun_change", args=[run.pk]) in step_row(
         html, "002"
     )
-    assert "3 row(s)" in step_row(html, "002")
-    assert "Latest run&#x27;s report" in html or "Latest run's report" in html
+    # the rows every run of the step imported, not only the latest run's
+    assert '<td class="mm-num">7</td>' in step_row(html, "002")
+    assert "The latest import run's report" in html
 
 
 def test_ledger_pages_link_each_other(staff_client, mm):
@@ -401,9 +419,15 @@ def test_ledger_pages_link_each_other(staff_client, mm):
         staff_client.get(reverse("admin:micromasters_import_importbatch_change", args=[run_row.pk]))
     )
     assert reverse("admin:micromasters_import_importrun_change", args=[step.pk]) in detail
+    assert f"{changelist('importrun')}?q={batch}" in detail  # its step runs, listed
     steps = page(staff_client.get(changelist("importrun")))
-    assert f"?q={batch}" in steps
+    run_page = reverse("admin:micromasters_import_importbatch_change", args=[run_row.pk])
+    assert f'<a href="{run_page}">{str(batch)[:8]}</a>' in steps
     assert "failed</strong>" in steps
+    step_page = page(
+        staff_client.get(reverse("admin:micromasters_import_importrun_change", args=[step.pk]))
+    )
+    assert f'<a href="{run_page}">{str(batch)[:8]}</a>' in step_page
 
 
 def test_admin_index_links_the_operator_pages(staff_client):

@@ -15,7 +15,10 @@ from django.core.exceptions import ValidationError
 from micromasters_import import outcomes
 from micromasters_import.models import ImportBatch, ImportRun
 
-STATUS_MARK = {"pass": "PASS", "fail": "FAIL", "info": "INFO", "n/a": " n/a"}
+STATUS_MARK = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "info": "INFO", "n/a": " n/a"}
+# A step skipped because nothing it reads changed since its last run: the ledger row is
+# `done` (or `dry_run`), and the report says `unchanged`, as the console did.
+UNCHANGED = "unchanged"
 
 
 def latest_batch() -> ImportBatch | None:
@@ -34,18 +37,30 @@ def find_batch(run: str) -> ImportBatch | None:
         return None
 
 
+def step_status(row: ImportRun) -> str:
+    """The step's state as the console printed it: `unchanged` for a step skipped as such."""
+    report = row.report or {}
+    if report.get("unchanged_since") and row.status in (ImportRun.DONE, ImportRun.DRY_RUN):
+        return UNCHANGED
+    return row.status
+
+
 def step_entry(row: ImportRun) -> dict:
     """One ledger row as a report entry, with the counts made explicit."""
     report = row.report or {}
     return {
         "step": row.step,
         "name": row.name,
-        "status": row.status,
+        "status": step_status(row),
+        "unchanged_since": report.get("unchanged_since"),
         "seconds": row.seconds,
         "candidates": report.get("candidates", 0),
         "inserted": report.get("inserted", 0),
         "already_present": report.get("already_present", 0),
-        "skipped": report.get("skipped", {}),
+        # jsonb keeps keys in its own order: most frequent reason first, as when it ran
+        "skipped": dict(
+            sorted(report.get("skipped", {}).items(), key=lambda item: (-item[1], item[0]))
+        ),
         "samples": report.get("samples", {}),
         "error": row.error,
     }
@@ -74,9 +89,9 @@ def as_csv(data: dict) -> str:
     """One line per step outcome and per check, for a spreadsheet."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["kind", "step", "name", "outcome", "description", "rows", "sample"])
+    writer.writerow(["kind", "step", "name", "status", "outcome", "description", "rows", "sample"])
     for entry in data["steps"]:
-        base = ["step", entry["step"], entry["name"]]
+        base = ["step", entry["step"], entry["name"], entry["status"]]
         writer.writerow([*base, "candidates", "source rows considered", entry["candidates"], ""])
         writer.writerow([*base, "inserted", outcomes.describe("inserted"), entry["inserted"], ""])
         present = outcomes.ALREADY_PRESENT
@@ -86,7 +101,8 @@ def as_csv(data: dict) -> str:
             writer.writerow([*base, code, outcomes.describe(code), count, sample])
     for check in data["invariants"]:
         sample = " ".join(str(ref) for ref in check.get("sample", []))
-        writer.writerow(["check", "", check["name"], check["status"], check["detail"], "", sample])
+        status = check["status"]
+        writer.writerow(["check", "", check["name"], status, status, check["detail"], "", sample])
     return out.getvalue()
 
 
@@ -112,6 +128,8 @@ def as_table(data: dict) -> str:
             sample = entry["samples"].get(code, [])
             ids = f"  e.g. {', '.join(str(ref) for ref in sample[:5])}" if sample else ""
             lines.append(f"    {outcomes.describe(code):<60} {count:>8}{ids}")
+        if entry.get("unchanged_since"):
+            lines.append(f"    unchanged since run {entry['unchanged_since']}: nothing to do")
         if entry["error"]:
             lines.append(f"    error: {entry['error']}")
     if data["invariants"]:
@@ -120,7 +138,7 @@ def as_table(data: dict) -> str:
         for check in data["invariants"]:
             mark = STATUS_MARK.get(check["status"], check["status"])
             lines.append(f"  {mark}  {check['name']}: {check['detail']}")
-            if check.get("sample") and check["status"] == "fail":
+            if check.get("sample") and check["status"] in ("fail", "warn"):
                 lines.append(f"        e.g. {', '.join(str(ref) for ref in check['sample'])}")
     return "\n".join(lines)
 

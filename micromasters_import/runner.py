@@ -69,6 +69,7 @@ class Runner:
     on_step_start: Callable[[Step], None] | None = None
     on_step_end: Callable[[StepResult], None] | None = None
     on_staged: Callable[[list[str], float], None] | None = None
+    on_table_staged: Callable[[str, int, float], None] | None = None
     batch: uuid.UUID = field(default_factory=uuid.uuid4)
     results: list[StepResult] = field(default_factory=list)
     checks: list[invariants.Check] = field(default_factory=list)
@@ -291,7 +292,9 @@ class Runner:
         started = time.monotonic()
         try:
             with connection.cursor() as cursor:
-                staged.extend(staging.stage(cursor, names, self.schema))
+                staged.extend(
+                    staging.stage(cursor, names, self.schema, on_table=self.on_table_staged)
+                )
         except Exception as error:
             staged.clear()
             raise StagingFailed(

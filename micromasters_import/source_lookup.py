@@ -509,3 +509,72 @@ def learner_data(schema: str | None = None) -> LearnerDataCounts | None:
         return _read(schema, LEARNER_DATA_TABLES, build)
     except _Unavailable:
         return None
+
+
+# Values read out of a JSON column instead of the whole document, which can be long and, for
+# receipts, holds payment details the operator does not need to see.
+JSON_FIELDS = {
+    "dashboard_cachedenrollment": {
+        "is_active": "data ->> 'is_active'",
+        "mode": "data ->> 'mode'",
+        "course_id (in data)": "data -> 'course_details' ->> 'course_id'",
+    },
+    "ecommerce_receipt": {
+        "transaction_id": "data ->> 'transaction_id'",
+        "decision": "data ->> 'decision'",
+    },
+}
+
+
+@dataclass(frozen=True)
+class SourceRow:
+    """One MicroMasters row as the admin describes it: its columns, and its learner's name."""
+
+    table: str
+    id: int
+    columns: list[tuple[str, object]]
+    username: str | None = None
+
+
+def source_row(table: str, ref: int, schema: str | None = None) -> SourceRow | None:
+    """The row `ref` of a MicroMasters table a step reads, with the columns the import uses.
+
+    Returns None when there is no such row; raises LookupError, with the operator's sentence,
+    when the source cannot be read. Only tables the import reads (staging's list) are allowed.
+    """
+    from micromasters_import.staging import KNOWN_SOURCE_COLUMNS
+
+    schema = schema or default_schema()
+    if table not in KNOWN_SOURCE_COLUMNS:
+        raise LookupError(f"{table} is not a table the import reads")
+    names = sorted(KNOWN_SOURCE_COLUMNS[table] - {"id", "data"})
+    expressions = {"id": "t.id", **{name: f"t.{name}" for name in names}}
+    expressions.update({label: f"t.{expr}" for label, expr in JSON_FIELDS.get(table, {}).items()})
+    has_user = "user_id" in KNOWN_SOURCE_COLUMNS[table]
+
+    def build(cursor, schema, _present):
+        select = sql.SQL(", ").join(
+            sql.SQL("{} AS {}").format(sql.SQL(expr), sql.Identifier(label))
+            for label, expr in expressions.items()
+        )
+        user = sql.SQL(", u.username") if has_user else sql.SQL(", NULL")
+        join = (
+            sql.SQL(" LEFT JOIN {} u ON u.id = t.user_id").format(_table(schema, "auth_user"))
+            if has_user
+            else sql.SQL("")
+        )
+        cursor.execute(
+            sql.SQL("SELECT {}{} FROM {} t{} WHERE t.id = %s").format(
+                select, user, _table(schema, table), join
+            ),
+            [int(ref)],
+        )
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        return SourceRow(table, int(ref), list(zip(expressions, row[:-1], strict=True)), row[-1])
+
+    try:
+        return _read(schema, [table, *(["auth_user"] if has_user else [])], build)
+    except _Unavailable as error:
+        raise LookupError(str(error)) from error

@@ -14,6 +14,8 @@ same consistent snapshot of the source.
 """
 
 import re
+import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -463,11 +465,20 @@ def local_aggregation_disabled(cursor, active: bool):
 
 
 def stage(
-    cursor, names: set[str], schema: str = SOURCE_SCHEMA, mm_user_ids: list[int] | None = None
+    cursor,
+    names: set[str],
+    schema: str = SOURCE_SCHEMA,
+    mm_user_ids: list[int] | None = None,
+    on_table: Callable[[str, int, float], None] | None = None,
 ) -> list[str]:
-    """Build the staged tables the given steps read; returns their names in build order."""
+    """Build the staged tables the given steps read; returns their names in build order.
+
+    `on_table(name, rows, seconds)` is told of each table as soon as it is built, so that a
+    copy of millions of rows shows its progress table by table.
+    """
     built = closure(names)
     for name in built:
+        started = time.monotonic()
         if name in STAGED_TABLES:
             table = STAGED_TABLES[name]
             parent_ids = None
@@ -485,6 +496,9 @@ def stage(
         else:
             cursor.execute("DROP TABLE IF EXISTS pg_temp.%s" % name)  # noqa: UP031
             cursor.execute(DERIVED_TABLES[name][0])
+        if on_table:
+            cursor.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(name)))
+            on_table(name, cursor.fetchone()[0], time.monotonic() - started)
     return built
 
 

@@ -32,6 +32,7 @@ from micromasters_import.demo.target import build_target
 from micromasters_import.models import (
     CourseCertificateRevisionId,
     CourseId,
+    ImportBatch,
     ImportRun,
     ProgramId,
     ProgramTierId,
@@ -346,6 +347,11 @@ def test_the_whole_demo_imports_something_in_every_step_then_nothing(demo_source
     )
     text = out.getvalue()
     server = Server.from_settings()
+    # Each phase of the build is reported as it ends, in order.
+    phases = ["catalogue", "learners", "cached enrollments", "orders", "sequences and statistics"]
+    positions = [text.find(f"\n  {phase} ") for phase in phases]
+    assert -1 not in positions, text
+    assert positions == sorted(positions), text
     assert f"MICROMASTERS_DATABASE_URL=postgres://{READER}:***@" in text
     assert READER_PASSWORD not in text
     with _admin(SOURCE_DB) as conn:
@@ -364,7 +370,15 @@ def test_the_whole_demo_imports_something_in_every_step_then_nothing(demo_source
     with override_settings(MICROMASTERS_DATABASE_URL=reader_url):
         call_command("setup_micromasters_fdw", schema=SCHEMA, server_name=SERVER, stdout=out)
         first = _import(out)
+        first_checks = ImportBatch.objects.order_by("-id").first().invariants
         second = _import(out)
+
+    # The demo's receipts without a transaction id are skipped by the rules: their orders
+    # are a warning that names the reason, and nothing fails.
+    assert [check["status"] for check in first_checks if check["status"] == "fail"] == []
+    money = next(check for check in first_checks if check["name"].startswith("imported order"))
+    assert money["status"] == "warn", money
+    assert "receipt has no transaction_id" in money["detail"]
 
     # The import's rows (orders among them) still make this the demo's own database.
     assert guard.rows_not_made_by_demo() == {}

@@ -878,7 +878,7 @@ def build_source(
 
     Runs in the caller's transaction. Every table of schema.sql is recreated empty first, so
     a rebuild never mixes two scales or seeds. `progress(label, seconds)` is told how long
-    each group of statements took.
+    each group of statements took, as soon as it is done, so a long build shows its phases.
     """
     if users < 1:
         raise ValueError("at least one user")
@@ -886,6 +886,11 @@ def build_source(
     tune_session(cursor)
     create_source_schema(cursor, schema, drop=True)
     timings: dict[str, float] = {}
+
+    def done(label: str) -> None:
+        if progress:
+            progress(label, timings[label])
+
     with search_path(cursor, schema):
         for table in WORK_TABLES:
             cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{table}")
@@ -893,12 +898,17 @@ def build_source(
             started = time.monotonic()
             _insert_catalog(cursor)
             timings["catalogue"] = time.monotonic() - started
-            for label, statement in statements(users, seed):
+            done("catalogue")
+            work = statements(users, seed)
+            for index, (label, statement) in enumerate(work):
                 started = time.monotonic()
                 cursor.execute(statement)
                 timings[label] = timings.get(label, 0.0) + time.monotonic() - started
+                if index + 1 == len(work) or work[index + 1][0] != label:
+                    done(label)
             started = time.monotonic()
         timings["indexes and foreign keys"] = time.monotonic() - started
+        done("indexes and foreign keys")
         started = time.monotonic()
         for table in TABLES:
             cursor.execute(
@@ -910,10 +920,8 @@ def build_source(
         for table in WORK_TABLES:
             cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{table}")
         timings["sequences and statistics"] = time.monotonic() - started
+        done("sequences and statistics")
         counts = count_rows(cursor)
-    if progress:
-        for label, seconds in timings.items():
-            progress(label, seconds)
     return counts
 
 

@@ -128,8 +128,10 @@ class Command(BaseCommand):
         )
 
         def progress(label, seconds):
-            if self.verbosity >= 2:
-                self.stdout.write(f"  {label:<34} {seconds:7.2f}s")
+            # each phase as it ends: at 200,000 learners the whole build takes half a minute
+            if self.verbosity >= 1:
+                self.stdout.write(f"  {label:<40} {seconds:9.2f}s")
+                self.stdout.flush()
 
         with server.connect(name) as conn, conn.cursor() as cursor:
             counts = source.build_source(cursor, "public", users, seed, progress=progress)

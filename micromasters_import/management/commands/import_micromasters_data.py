@@ -11,7 +11,7 @@ import socket
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from micromasters_import import lock, outcomes, preflight, report, staging
+from micromasters_import import lock, outcomes, preflight, progress, report, staging
 from micromasters_import.ledger import step_states
 from micromasters_import.runner import Runner, StagingFailed, StepFailed, StepResult
 from micromasters_import.steps import SelectionError, Step, discover, select
@@ -160,10 +160,10 @@ class Command(BaseCommand):
         for step in selected:
             self.stdout.write(f"  {step.label}")
         try:
-            answer = input("Type 'yes' to continue, or 'no' to cancel: ")
+            answer = input("Continue? [y/N] ")
         except EOFError:
             return False
-        return answer.strip().lower() == "yes"
+        return answer.strip().lower() in ("y", "yes")
 
     # -- running --------------------------------------------------------------------------
 
@@ -184,7 +184,10 @@ class Command(BaseCommand):
             on_step_start=self._print_start,
             on_step_end=self._print_end,
             on_staged=self._print_staged,
+            on_table_staged=self._print_table_staged,
         )
+        self._ticker = None
+        self._staging_announced = False
         if dry_run:
             mode = "dry run: one transaction, rolled back at the end"
         elif options["single_transaction"]:
@@ -193,7 +196,10 @@ class Command(BaseCommand):
             mode = "each step in its own transaction"
         self.stdout.write(self.style.MIGRATE_HEADING(f"Running {len(selected)} step(s) ({mode}):"))
         try:
-            runner.run()
+            try:
+                runner.run()
+            finally:
+                self._stop_ticker()
         except StagingFailed as error:
             raise CommandError(f"{error}; nothing was imported.", returncode=STEP_FAILED) from error
         except StepFailed as error:
@@ -231,20 +237,34 @@ class Command(BaseCommand):
         user = connection.settings_dict.get("USER") or "?"
         return f"{getpass.getuser()}@{socket.gethostname()} (database role {user})"
 
+    def _print_table_staged(self, name: str, rows: int, seconds: float) -> None:
+        if not self._staging_announced:
+            self.stdout.write("  Copying the MicroMasters source into local tables:")
+            self._staging_announced = True
+        self.stdout.write(f"    {name:<26} {rows:>12,} rows {seconds:8.2f}s")
+        self.stdout.flush()
+
     def _print_staged(self, names: list[str], seconds: float) -> None:
         self.stdout.write(f"  Staged {len(names)} MicroMasters table(s) locally ({seconds:.2f}s)")
-        if self.verbosity >= 2:
-            self.stdout.write(f"    {', '.join(names)}")
 
     def _print_sql(self, label: str, text: str) -> None:
         self.stdout.write(self.style.SQL_KEYWORD(f"-- {label}"))
         self.stdout.write(text)
 
     def _print_start(self, step: Step) -> None:
-        self.stdout.write(f"  Applying {step.label}...", ending="")
+        prefix = f"  Applying {step.label}..."
+        self.stdout.write(prefix, ending="")
         self.stdout.flush()
+        # on a terminal, the seconds elapsed while the step runs; nothing in a log
+        self._ticker = progress.ElapsedTicker(self.stdout, prefix).__enter__()
+
+    def _stop_ticker(self) -> None:
+        if self._ticker is not None:
+            self._ticker.__exit__(None, None, None)
+            self._ticker = None
 
     def _print_end(self, result: StepResult) -> None:
+        self._stop_ticker()
         report = result.report
         if report.get("unchanged_since"):
             self.stdout.write(

@@ -7,7 +7,9 @@ a NOT NULL column, a CHECK constraint) rolls back with the test. The tests that 
 what really was committed use `mm_transactional` and a second connection.
 """
 
+import os
 import re
+import select
 import time
 import tracemalloc
 from datetime import UTC, datetime
@@ -24,7 +26,7 @@ from django.urls import reverse
 
 from courses.factories import CourseFactory, ProgramFactory
 from courses.models import CourseRun, ProgramEnrollment
-from micromasters_import import lock
+from micromasters_import import lock, progress
 from micromasters_import.factories import ImportRunFactory, ProgramTierIdFactory
 from micromasters_import.management.commands import import_micromasters_data as command
 from micromasters_import.models import (
@@ -275,6 +277,75 @@ def test_one_line_per_step_with_rows_inserted_and_seconds(world):
     assert "Staged " in out
 
 
+STAGED_LINE = re.compile(r"^    (?P<name>mm_[a-z_]+) +(?P<rows>[\d,]+) rows +\d+\.\d\ds$", re.M)
+
+
+def test_staging_prints_one_line_per_table_as_it_is_copied(world):
+    mm_factories.MMProgramEnrollmentFactory.create_batch(2, program=world[1].mm)
+
+    out, _ = run("--num", "002,011", "--noinput")
+
+    copied = {m["name"]: int(m["rows"].replace(",", "")) for m in STAGED_LINE.finditer(out)}
+    assert copied["mm_programenrollment"] == 3
+    assert copied["mm_courserun"] == 1
+    lines = out.splitlines()
+    heading = lines.index("  Copying the MicroMasters source into local tables:")
+    staged = next(i for i, line in enumerate(lines) if line.startswith("  Staged "))
+    assert heading < staged < next(i for i, line in enumerate(lines) if "Applying" in line)
+    assert staged - heading - 1 == len(copied)
+
+
+def test_without_a_terminal_a_step_line_has_no_elapsed_counter(world, monkeypatch):
+    monkeypatch.setattr(progress, "TICK_SECONDS", 0.01)
+    slow_down_inserts("courses_courserun", seconds=0.3)
+
+    out, _ = run("--num", "002", "--noinput")
+
+    assert "\r" not in out
+    assert re.search(r"^  Applying 002_course_runs\.\.\. OK \(1 inserted", out, re.M)
+
+
+def test_on_a_terminal_a_step_shows_its_elapsed_time_then_its_result(world, monkeypatch):
+    monkeypatch.setattr(progress, "TICK_SECONDS", 0.05)
+    slow_down_inserts("courses_courserun", seconds=1.2)
+    primary, secondary = os.openpty()
+    terminal = os.fdopen(secondary, "w")
+    try:
+        call_command(
+            "import_micromasters_data", "--num", "002", "--noinput", stdout=terminal, no_color=True
+        )
+        terminal.flush()
+        seen = b""
+        while select.select([primary], [], [], 0.2)[0]:
+            chunk = os.read(primary, 65536)
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        terminal.close()
+        os.close(primary)
+    text = seen.decode().replace("\r\n", "\n")  # the terminal turns \n into \r\n
+
+    prefix = "  Applying 002_course_runs..."
+    assert f"\r{prefix} 1s" in text
+    # the counter is erased and the line ends as it does in a log
+    assert re.search(rf"\r{re.escape(prefix)} +\r{re.escape(prefix)} OK \(1 inserted", text)
+    assert "Done: 1 step(s), 1 row(s) inserted." in text
+
+
+def slow_down_inserts(table, seconds):
+    """Make every INSERT into `table` wait, within the test's transaction."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION pg_temp.slow() RETURNS trigger LANGUAGE plpgsql AS "
+            f"$$BEGIN PERFORM pg_sleep({float(seconds)}); RETURN NULL; END$$"
+        )
+        cursor.execute(
+            f"CREATE TRIGGER slow BEFORE INSERT ON {table} "
+            "FOR EACH STATEMENT EXECUTE FUNCTION pg_temp.slow()"
+        )
+
+
 def test_skipped_rows_are_counted_on_the_step_line_and_explained(world, mm):
     mm_factories.MMCourseRunFactory()  # its course is not mapped
     mm_factories.MMCourseRunFactory(course=world[0].mm, is_discontinued=True)
@@ -391,10 +462,23 @@ def test_list_shows_the_latest_real_attempt(mm):
     out, _ = run("--list")
 
     assert "done" in plan_line(out, "002")
-    assert "4 row(s)" in plan_line(out, "002")
+    assert "4 row(s) imported in total" in plan_line(out, "002")
     assert "never run" in plan_line(out, "003")
     assert "never run" in plan_line(out, "004")
     assert "failed" in plan_line(out, "005")
+
+
+def test_list_shows_every_row_a_step_imported_not_only_its_latest_runs(mm):
+    ImportRunFactory(step="002", checksum=STEPS["002"].checksum, rows_inserted=1200)
+    ImportRunFactory(step="002", checksum=STEPS["002"].checksum, rows_inserted=5)
+    ImportRunFactory(
+        step="002", checksum=STEPS["002"].checksum, status=ImportRun.DRY_RUN, rows_inserted=50
+    )
+    ImportRunFactory(step="002", checksum=STEPS["002"].checksum, rows_inserted=0)
+
+    out, _ = run("--list")
+
+    assert "1,205 row(s) imported in total" in plan_line(out, "002")
 
 
 def test_plan_is_an_alias_of_list(mm):
@@ -489,8 +573,8 @@ def answer(monkeypatch):
     return install
 
 
-@pytest.mark.parametrize("reply", ["no", "", "n", "y", "yess", EOFError()])
-def test_anything_but_yes_cancels_and_nothing_runs(world, answer, reply):
+@pytest.mark.parametrize("reply", ["no", "", "n", "N", "yess", "ye s", EOFError()])
+def test_anything_but_y_or_yes_cancels_and_nothing_runs(world, answer, reply):
     asked = answer(reply)
 
     out, _ = run("--num", "002,011")
@@ -500,8 +584,8 @@ def test_anything_but_yes_cancels_and_nothing_runs(world, answer, reply):
     assert_nothing_written()
 
 
-@pytest.mark.parametrize("reply", ["yes", " YES ", "Yes"])
-def test_yes_runs_the_steps(world, answer, reply):
+@pytest.mark.parametrize("reply", ["yes", " YES ", "Yes", "y", "Y "])
+def test_y_or_yes_runs_the_steps(world, answer, reply):
     asked = answer(reply)
 
     run("--num", "002,011")

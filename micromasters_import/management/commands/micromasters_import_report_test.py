@@ -119,23 +119,33 @@ def test_json_has_the_run_its_steps_with_their_counts_and_the_checks(runs):
 def test_csv_has_one_row_per_step_outcome_and_per_check(runs, world):
     rows = list(csv.reader(io.StringIO(show(format="csv"))))
 
-    assert rows[0] == ["kind", "step", "name", "outcome", "description", "rows", "sample"]
+    assert rows[0] == [
+        "kind",
+        "step",
+        "name",
+        "status",
+        "outcome",
+        "description",
+        "rows",
+        "sample",
+    ]
     step_rows = [row for row in rows[1:] if row[0] == "step"]
     check_rows = [row for row in rows[1:] if row[0] == "check"]
     assert len(step_rows) == sum(3 + len(entry["skipped"]) for entry in EXPECTED_FIRST_RUN.values())
     assert len(check_rows) == 5
     assert len(rows) == 1 + len(step_rows) + len(check_rows)
-    by_outcome = {(row[1], row[3]): row for row in step_rows}
+    assert {row[3] for row in step_rows} == {"done"}
+    by_outcome = {(row[1], row[4]): row for row in step_rows}
     for step, expected in EXPECTED_FIRST_RUN.items():
-        assert int(by_outcome[step, "candidates"][5]) == expected["candidates"]
-        assert int(by_outcome[step, "inserted"][5]) == expected["inserted"]
-        assert int(by_outcome[step, "already_present"][5]) == expected["already_present"]
+        assert int(by_outcome[step, "candidates"][6]) == expected["candidates"]
+        assert int(by_outcome[step, "inserted"][6]) == expected["inserted"]
+        assert int(by_outcome[step, "already_present"][6]) == expected["already_present"]
         for code, count in expected["skipped"].items():
-            assert int(by_outcome[step, code][5]) == count
-            assert by_outcome[step, code][4] == outcomes.describe(code)
+            assert int(by_outcome[step, code][6]) == count
+            assert by_outcome[step, code][5] == outcomes.describe(code)
     revision = by_outcome["009", "revision_not_mapped"]
     assert revision[2] == "course_certificates"
-    assert revision[6].split() == [str(cert.id) for cert in world.no_revision_certs]
+    assert revision[7].split() == [str(cert.id) for cert in world.no_revision_certs]
 
 
 def test_no_run_at_all_is_a_usage_error(db):
@@ -151,6 +161,27 @@ def test_an_unknown_run_is_a_usage_error(runs, run):
         show(run=run)
 
     assert error.value.returncode == 2
+
+
+def test_a_rerun_that_found_nothing_changed_is_stored_and_shown_as_unchanged(runs):
+    _dry, real = runs
+    again = import_all()
+
+    data = json.loads(show(format="json"))
+    table = show()
+    rows = list(csv.reader(io.StringIO(show(format="csv"))))
+
+    assert data["batch"] == str(again.batch)
+    writing = [entry for entry in data["steps"] if entry["step"] != "001"]
+    assert {entry["status"] for entry in writing} == {"unchanged"}
+    assert {entry["unchanged_since"] for entry in writing} == {str(real.batch)}
+    assert {entry["inserted"] for entry in writing} == {0}
+    line_009 = next(line for line in table.splitlines() if line.startswith("009_"))
+    assert line_009.split()[1] == "unchanged"
+    assert f"    unchanged since run {real.batch}: nothing to do" in table
+    assert {row[3] for row in rows[1:] if row[0] == "step" and row[1] != "001"} == {"unchanged"}
+    # the ledger keeps the row `done`: only its report says it was skipped as unchanged
+    assert ImportRun.objects.get(batch=again.batch, step="009").status == ImportRun.DONE
 
 
 # -- --explain-user ---------------------------------------------------------------------------
