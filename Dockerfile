@@ -9,4 +9,4 @@ COPY . /app
 RUN useradd --create-home app && chown -R app /app
 USER app
 EXPOSE 8000
-CMD ["python", "manage.py", "runserver", "0.0.0.0:8000"]
+CMD ["./manage.py", "runserver", "0.0.0.0:8000"]

@@ -12,7 +12,11 @@ from mitol.common.envs import get_bool, get_int, get_string
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-LOCAL_DATABASE_URL = "postgres://postgres@127.0.0.1:54329/mitxonline"
+# The private cluster of scripts/localpg.py, on its port (LOCALPG_PORT, as that script reads it).
+LOCALPG_PORT = get_int(
+    name="LOCALPG_PORT", default=54329, description="Port of the private local PostgreSQL cluster"
+)
+LOCAL_DATABASE_URL = f"postgres://postgres@127.0.0.1:{LOCALPG_PORT}/mitxonline"
 
 SECRET_KEY = get_string(
     name="SECRET_KEY",

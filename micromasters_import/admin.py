@@ -353,10 +353,14 @@ def status_badge(status: str):
 
 
 def when(moment):
-    """A date and time that never wraps: 2026-11-30 10:01:02."""
+    """A date and time that never wraps, to the minute (the page shows the seconds)."""
     if moment is None:
         return "-"
-    return format_html('<span class="mm-nowrap">{}</span>', f"{moment:%Y-%m-%d %H:%M:%S}")
+    return format_html(
+        '<span class="mm-nowrap" title="{}">{}</span>',
+        f"{moment:%Y-%m-%d %H:%M:%S %Z}",
+        f"{moment:%Y-%m-%d %H:%M}",
+    )
 
 
 def short_batch(batch) -> str:
@@ -408,7 +412,8 @@ class ImportRunAdmin(LedgerAdmin):
 
     @admin.display(description="Step", ordering="step")
     def step_label(self, obj):
-        return f"{obj.step}_{obj.name}"
+        # the name in words, so that a long one may wrap rather than push columns off-screen
+        return format_html("<strong>{}</strong> {}", obj.step, obj.name.replace("_", " "))
 
     @admin.display(description="Status", ordering="status")
     def coloured_status(self, obj):

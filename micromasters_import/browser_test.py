@@ -170,17 +170,127 @@ def test_operator_accepts_a_suggestion_and_sees_a_wrong_id_refused(page, world, 
     expect(page.locator("#mm-unmapped-courses")).to_contain_text("0 MicroMasters courses")
     page.screenshot(path=shots / "6_readiness_after.png", full_page=True)
 
-    # Run step 002 for real; readiness links its ledger row, and the ledger is browsable.
+    # Run step 002 for real; readiness links its step run, which links its import run.
     call_command("import_micromasters_data", num=["002"], interactive=False, stdout=StringIO())
     page.reload()
     step = page.locator("#mm-step-002")
     expect(step).to_contain_text("done")
+    expect(step.locator("td.mm-num")).to_have_text("1")  # rows imported in total
     step.locator("a").click()
-    expect(page.locator("h1")).to_contain_text("View import run")
-    expect(page.locator(".field-what_came_over")).to_contain_text("002_course_runs")
+    expect(page.locator("h1")).to_have_text("Step run 002_course_runs")
+    expect(page.locator(".field-what_came_over #mm-report-002")).to_contain_text("course runs")
+    page.screenshot(path=shots / "7_step_run.png", full_page=True)
     page.click(".field-run_link a")
-    expect(page.locator("#result_list tbody tr")).to_have_count(1)
-    page.screenshot(path=shots / "7_runs.png", full_page=True)
-    page.locator("#result_list tbody tr th a").click()
-    expect(page.locator(".field-step_links")).to_contain_text("002_course_runs")
+    expect(page.locator("h1")).to_contain_text("Import run ")
+    expect(page.locator("tbody.mm-report-step")).to_have_count(1)
     page.screenshot(path=shots / "8_run_detail.png", full_page=True)
+    page.click("#mm-run-summary >> text=Its step runs")
+    expect(page.locator("#result_list tbody tr")).to_have_count(1)
+
+
+def login(page):
+    page.goto("/admin/login/?next=/admin/")
+    page.fill("#id_username", "operator")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+
+
+def overflowing(page, selector):
+    """Elements matching `selector` that reach past the viewport or scroll sideways."""
+    return page.evaluate(
+        """(selector) => [...document.querySelectorAll(selector)]
+            .filter(el => el.getBoundingClientRect().right > window.innerWidth + 0.5
+                          || el.scrollWidth > el.clientWidth + 1)
+            .map(el => el.id || el.className || el.tagName)""",
+        selector,
+    )
+
+
+def test_an_import_runs_report_reads_at_a_glance_at_1280_pixels(
+    chromium, live_server, mm_transactional, shots
+):
+    from playwright.sync_api import expect
+
+    from courses.factories import CourseRunCertificateFactory
+    from micromasters_import import report_scenario
+    from micromasters_import.models import ImportBatch
+
+    User.objects.create_superuser("operator", "operator@example.com", PASSWORD)
+    world = report_scenario.build()
+    call_command("import_micromasters_data", all=True, interactive=False, stdout=StringIO())
+    # a second certificate for one course: the next run's check fails
+    CourseRunCertificateFactory(user=world.good[0].user, course_run=world.a2)
+    call_command("import_micromasters_data", all=True, interactive=False, stdout=StringIO())
+    batch = ImportBatch.objects.order_by("-id").first()
+    expected = report_scenario.EXPECTED_FIRST_RUN
+
+    context = chromium.new_context(
+        base_url=live_server.url, viewport={"width": 1280, "height": 900}
+    )
+    context.set_default_timeout(15000)
+    page = context.new_page()
+    try:
+        login(page)
+        page.goto(f"/admin/micromasters_import/importbatch/{batch.pk}/change/")
+        page.screenshot(path=shots / "9_run_report_1280.png", full_page=True)
+
+        # The table and its bars are drawn: a row per step, a bar for each step with candidates,
+        # and every segment of a bar has a width.
+        expect(page.locator("h1")).to_have_text(f"Import run {str(batch.batch)[:8]}")
+        expect(page.locator("tbody.mm-report-step")).to_have_count(len(expected))
+        with_candidates = [num for num, step in expected.items() if step["candidates"]]
+        expect(page.locator(".mm-bar")).to_have_count(len(with_candidates))
+        widths = page.eval_on_selector_all(
+            ".mm-bar .mm-seg", "segs => segs.map(s => s.getBoundingClientRect().width)"
+        )
+        assert widths
+        assert min(widths) > 0
+        bar = page.locator("#mm-report-003 .mm-bar").bounding_box()
+        assert bar["width"] > 100
+        assert bar["height"] >= 10
+
+        # Nothing is wider than the window: no sideways scrolling, no cut-off table or check.
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+        for selector in ["#content-main", "#mm-report-steps", "#mm-run-checks", ".mm-bar"]:
+            assert overflowing(page, selector) == [], selector
+        checks_box = page.locator("#mm-run-checks").bounding_box()
+        assert checks_box["x"] + checks_box["width"] <= 1280
+
+        # The skip reasons of a step, most frequent first, in words.
+        for num in ["003", "004", "009"]:
+            codes = page.eval_on_selector_all(
+                f"#mm-report-{num} ol.mm-reasons li", "items => items.map(i => i.dataset.code)"
+            )
+            skipped = expected[num]["skipped"]
+            assert codes == sorted(skipped, key=lambda code: (-skipped[code], code)), num
+        expect(page.locator("#mm-report-009 li[data-code=revision_not_mapped]")).to_contain_text(
+            "certificate revision mapping missing (CourseCertificateRevisionId)"
+        )
+
+        # The checks as badges: the failure is there, by name.
+        badges = page.eval_on_selector_all(
+            "#mm-run-checks .mm-badge", "badges => badges.map(b => b.textContent.trim())"
+        )
+        assert badges == ["PASS", "PASS", "FAIL", "PASS", "INFO"]
+        expect(page.locator("#mm-run-checks li.mm-check-fail")).to_contain_text(
+            "no user has two certificates for one course"
+        )
+
+        # A sample id opens the MicroMasters row it stands for.
+        cert = world.no_revision_certs[0]
+        page.click(f"#mm-report-009 li[data-code=revision_not_mapped] >> text='{cert.id}'")
+        expect(page.locator("#mm-source-row")).to_contain_text(cert.hash)
+        page.screenshot(path=shots / "10_source_row.png", full_page=True)
+
+        # The ledger lists: one line per row, nothing cut off at this width.
+        for name, path in [("11_import_runs", "importbatch"), ("12_step_runs", "importrun")]:
+            page.goto(f"/admin/micromasters_import/{path}/")
+            heights = page.eval_on_selector_all(
+                "#result_list tbody tr", "rows => rows.map(r => r.getBoundingClientRect().height)"
+            )
+            assert heights
+            assert max(heights) < 56, (path, max(heights))  # two lines at most
+            assert overflowing(page, "#changelist .results") == [], path
+            page.screenshot(path=shots / f"{name}.png", full_page=True)
+    finally:
+        context.close()

@@ -17,6 +17,7 @@ from ecommerce.factories import OrderFactory, TransactionFactory
 from ecommerce.models import Order, Transaction
 from micromasters_import import invariants, report, report_scenario
 from micromasters_import.models import ImportBatch
+from micromasters_import.source import factories as mm_factories
 from users.factories import UserFactory
 
 CERTIFICATES = "every imported certificate has an enrollment"
@@ -145,6 +146,27 @@ def test_an_order_whose_receipt_became_no_transaction_fails_the_check(imported):
 
     assert checks[MONEY]["status"] == "fail"
     assert checks[MONEY]["sample"] == [order.id]
+
+
+def test_a_fulfilled_order_whose_receipt_has_no_transaction_id_is_a_warning_not_a_failure(
+    world,
+):
+    unpaid = mm_factories.MMOrderFactory(
+        user=world.good[0].mm, status="fulfilled", total_price_paid=report_scenario.PRICE
+    )
+    mm_factories.MMLineFactory(order=unpaid, course_run=world.run_a2)
+    mm_factories.MMReceiptFactory(order=unpaid, data={"decision": "ACCEPT"})  # no transaction id
+
+    checks, output = run_import()
+
+    order = Order.objects.get(reference_number=unpaid.reference_number)
+    assert not order.transactions.exists()
+    assert checks[MONEY]["status"] == "warn"
+    assert checks[MONEY]["sample"] == [order.id]
+    assert unpaid.reference_number in checks[MONEY]["detail"]
+    assert '"receipt has no transaction_id"' in checks[MONEY]["detail"]
+    assert f"WARN  {MONEY}: 1 fulfilled order(s) have no payment because" in output
+    assert "FAIL" not in output
 
 
 # -- run_checks on its own --------------------------------------------------------------------

@@ -27,7 +27,7 @@ def latest_batch() -> ImportBatch | None:
 
 
 def find_batch(run: str) -> ImportBatch | None:
-    """A run by its batch UUID, or by the id of any of its ledger rows."""
+    """An import run by its UUID, or by the id of any of its step runs (ledger rows)."""
     if run.isdigit():
         step = ImportRun.objects.filter(pk=int(run)).first()
         return ImportBatch.objects.filter(batch=step.batch).first() if step else None

@@ -20,7 +20,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         """Options in the style of Django's own commands."""
         parser.add_argument(
-            "--run", metavar="ID", help="A run's batch UUID, or the id of one of its ledger rows."
+            "--run",
+            metavar="ID",
+            help="An import run's UUID, or the id of one of its step runs (default: the latest).",
         )
         parser.add_argument(
             "--format",
