@@ -9,6 +9,7 @@ from the admin index, the mapping lists and the ledger.
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
+from django.db.models import OuterRef, Subquery
 from django.http import Http404, HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
@@ -337,6 +338,7 @@ STATUS_COLOURS = {
     ImportRun.FAILED: "#c62828",
     ImportRun.ROLLED_BACK: "#c62828",
     ImportRun.PENDING: "#ef6c00",
+    ImportRun.INTERRUPTED: "#c62828",
     ImportRun.DRY_RUN: "#607d8b",
     ImportRun.NOT_RUN: "#607d8b",
     ImportRun.INTERRUPTED: "#c62828",
@@ -431,12 +433,17 @@ class ImportRunAdmin(LedgerAdmin):
     def started(self, obj):
         return when(obj.started_on or obj.created_on)
 
+    def get_queryset(self, request):
+        # the import run of each row, found in the same query as the rows
+        run = ImportBatch.objects.filter(batch=OuterRef("batch")).values("pk")[:1]
+        return super().get_queryset(request).annotate(run_pk=Subquery(run))
+
     @admin.display(description="Import run")
     def run_link(self, obj):
-        record = ImportBatch.objects.filter(batch=obj.batch).only("pk").first()
-        if record is None:
+        run_pk = getattr(obj, "run_pk", None)
+        if run_pk is None:
             return short_batch(obj.batch)
-        url = reverse("admin:micromasters_import_importbatch_change", args=[record.pk])
+        url = reverse("admin:micromasters_import_importbatch_change", args=[run_pk])
         return format_html('<a href="{}">{}</a>', url, short_batch(obj.batch))
 
     @admin.display(description="What came over, and why not")

@@ -176,6 +176,8 @@ def test_operator_accepts_a_suggestion_and_sees_a_wrong_id_refused(page, world, 
     step = page.locator("#mm-step-002")
     expect(step).to_contain_text("done")
     expect(step.locator("td.mm-num")).to_have_text("1")  # rows imported in total
+    date = step.locator("td.mm-state .mm-nowrap").bounding_box()
+    assert date["height"] < 24  # the date and time on one line
     step.locator("a").click()
     expect(page.locator("h1")).to_have_text("Step run 002_course_runs")
     expect(page.locator(".field-what_came_over #mm-report-002")).to_contain_text("course runs")

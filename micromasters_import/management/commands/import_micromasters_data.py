@@ -224,9 +224,11 @@ class Command(BaseCommand):
             return
         self.stdout.write(self.style.MIGRATE_HEADING("Checks:"))
         for check in runner.checks:
-            style = {"pass": self.style.SUCCESS, "fail": self.style.ERROR}.get(
-                check.status, lambda text: text
-            )
+            style = {
+                "pass": self.style.SUCCESS,
+                "warn": self.style.WARNING,
+                "fail": self.style.ERROR,
+            }.get(check.status, lambda text: text)
             mark = report.STATUS_MARK.get(check.status, check.status)
             self.stdout.write(f"  {style(mark)}  {check.name}: {check.detail}")
         self.stdout.write(
