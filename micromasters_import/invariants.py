@@ -11,13 +11,14 @@ names the reason; fail is kept for what should never happen.
 from dataclasses import asdict, dataclass, field
 
 # The staged source tables the checks read, and the MITx Online tables they read.
-STAGED_TABLES = {"mm_coursecert", "mm_order", "mm_receipt", "mm_learner"}
-SOURCE_COPIES = {"mm_coursecert", "mm_order", "mm_receipt", "mm_mitxonline_uid"}
+STAGED_TABLES = {"mm_coursecert", "mm_programcert", "mm_order", "mm_receipt", "mm_learner"}
+SOURCE_COPIES = {"mm_coursecert", "mm_programcert", "mm_order", "mm_receipt", "mm_mitxonline_uid"}
 LOCAL_TABLES = {
     "courses_courseruncertificate",
     "courses_courserunenrollment",
     "courses_courserungrade",
     "courses_courserun",
+    "courses_programcertificate",
     "ecommerce_order",
     "ecommerce_transaction",
     "users_user",
@@ -195,20 +196,78 @@ def _has_column(cursor, table: str, column: str) -> bool:
     return cursor.fetchone()[0]
 
 
+# Where a MicroMasters record's owner can be read back from MITx Online: the rows that keep a
+# MicroMasters key (a certificate's uuid is its hash, an order keeps its reference number).
+# (staged table, SQL giving (MITx Online user, MicroMasters user) for each such row)
+PROVENANCE = [
+    (
+        "mm_coursecert",
+        "SELECT cc.user_id AS account, c.user_id AS owner FROM courses_courseruncertificate cc"
+        " JOIN mm_coursecert c ON c.uuid = cc.uuid",
+    ),
+    (
+        "mm_programcert",
+        "SELECT pc.user_id AS account, c.user_id AS owner FROM courses_programcertificate pc"
+        " JOIN mm_programcert c ON c.uuid = pc.uuid",
+    ),
+    (
+        "mm_order",
+        "SELECT o.purchaser_id AS account, m.user_id AS owner FROM ecommerce_order o"
+        " JOIN mm_order m ON m.reference_number = o.reference_number",
+    ),
+]
+
+
+def one_learner_per_account(cursor) -> Check:
+    """No MITx Online user received rows from two MicroMasters users.
+
+    Every step reaches a MITx Online account through the run's identity map (`mm_learner`),
+    so an account that map gives to two MicroMasters users would receive both records. The
+    rows that keep their MicroMasters key (certificates, orders) also name their owner, so
+    they are checked as they are in MITx Online, whichever run wrote them: an earlier run
+    that mixed two learners is found too.
+    """
+    name = "no MITx Online user holds the rows of two MicroMasters users"
+    if not _staged(cursor, "mm_learner"):
+        return Check(name, NOT_APPLICABLE, "no step of this run reads learners")
+    sources = [
+        "SELECT user_id AS account, mm_user_id AS owner FROM mm_learner WHERE user_id IS NOT NULL"
+    ]
+    sources += [query for table, query in PROVENANCE if _staged(cursor, table)]
+    count, sample = _count_and_sample(
+        cursor,
+        f"""
+        SELECT account AS id FROM ({" UNION ALL ".join(sources)}) AS owned
+         GROUP BY account HAVING min(owner) <> max(owner)
+        """,
+    )
+    if count:
+        detail = f"{count} MITx Online user(s) hold rows of several MicroMasters users"
+        return Check(name, FAIL, detail, sample)
+    return Check(name, PASS, "every MITx Online user holds the rows of one MicroMasters user")
+
+
 def linked_users_found(cursor) -> Check:
-    """How many linked MicroMasters learners have a MITx Online account to receive their record."""
+    """How many linked MicroMasters learners have a MITx Online account to receive their record.
+
+    The sample lists those who have none: not found, or whose link is ambiguous.
+    """
     name = "linked MicroMasters users found in MITx Online"
     if not _staged(cursor, "mm_learner"):
         return Check(name, NOT_APPLICABLE, "no step of this run reads learners")
     cursor.execute(
         """
-        SELECT count(*), count(user_id),
+        SELECT count(*), count(user_id), count(*) FILTER (WHERE ambiguous),
                (array_agg(mm_user_id ORDER BY mm_user_id) FILTER (WHERE user_id IS NULL))[1:10]
           FROM mm_learner
         """
     )
-    linked, found, sample = cursor.fetchone()
-    detail = f"{linked} linked in MicroMasters, {found} found, {linked - found} not found"
+    linked, found, ambiguous, sample = cursor.fetchone()
+    detail = (
+        f"{linked} linked in MicroMasters, {found} found, {linked - found - ambiguous} not found"
+    )
+    if ambiguous:
+        detail += f", {ambiguous} with an ambiguous link (nothing imported)"
     return Check(name, INFO, detail, list(sample or []))
 
 
@@ -217,6 +276,7 @@ CHECKS = [
     grades_have_runs,
     one_certificate_per_course,
     order_totals_match_transactions,
+    one_learner_per_account,
     linked_users_found,
 ]
 

@@ -24,6 +24,7 @@ CERTIFICATES = "every imported certificate has an enrollment"
 GRADES = "every imported grade's run exists"
 ONE_CERTIFICATE = "no user has two certificates for one course"
 MONEY = "imported order totals equal payments minus refunds"
+ONE_LEARNER = "no MITx Online user holds the rows of two MicroMasters users"
 LINKED = "linked MicroMasters users found in MITx Online"
 
 
@@ -63,6 +64,7 @@ def test_after_a_clean_full_run_every_check_passes_or_informs(world):
         (GRADES, "pass"),
         (ONE_CERTIFICATE, "pass"),
         (MONEY, "pass"),
+        (ONE_LEARNER, "pass"),
         (LINKED, "info"),
     ]
     assert checks[MONEY]["detail"] == (
@@ -74,7 +76,7 @@ def test_after_a_clean_full_run_every_check_passes_or_informs(world):
     )
     assert checks[LINKED]["sample"] == sorted(person.mm.id for person in world.unknown)
     assert "FAIL" not in output
-    assert output.count("PASS  ") == 4
+    assert output.count("PASS  ") == 5
 
 
 def test_a_run_that_stops_before_013_reports_the_certificates_left_without_enrollment(world):
@@ -185,6 +187,7 @@ def test_checks_whose_source_was_not_staged_are_not_applicable(db):
         (GRADES, "pass"),
         (ONE_CERTIFICATE, "pass"),
         (MONEY, "n/a"),
+        (ONE_LEARNER, "n/a"),
         (LINKED, "n/a"),
     ]
 
@@ -289,8 +292,8 @@ def test_linked_users_are_counted_not_failed(db):
         _temp(
             cursor,
             "mm_learner",
-            f"SELECT * FROM (VALUES (7, {found.id}), (8, NULL), (9, NULL))"
-            " AS l (mm_user_id, user_id)",
+            f"SELECT * FROM (VALUES (7, {found.id}, false), (8, NULL, false), (9, NULL, false))"
+            " AS l (mm_user_id, user_id, ambiguous)",
         )
         check = invariants.linked_users_found(cursor)
 

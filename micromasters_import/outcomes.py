@@ -14,6 +14,10 @@ DESCRIPTIONS = {
     ALREADY_PRESENT: "already present in MITx Online",
     "no_linked_account": "no linked mitxonline account",
     "unknown_mitxonline_user": "linked uid matches no MITx Online user",
+    "ambiguous_mitxonline_link": (
+        "mitxonline link is ambiguous (a uid shared by several MicroMasters users, several "
+        "uids for one user, or a uid matching several MITx Online users): imports nothing"
+    ),
     "course_not_mapped": "course not mapped (CourseId)",
     "program_not_mapped": "program not mapped (ProgramId)",
     "tier_not_mapped": "tier program not mapped (ProgramTierId)",
@@ -40,6 +44,17 @@ DESCRIPTIONS = {
     "no_imported_grade": "no MITx Online grade for a run of the course",
     "invalid_hash": "certificate hash is not 32 hex digits",
     "superseded": "another source row for the same target row was chosen",
+    # Values out of the bounds MITx Online or the rules set; each step's header says which.
+    "invalid_grade": "final grade outside [0, 1] or not a number",
+    "invalid_exam_score": "a passed exam score for the course outside [0, 100] or not a number",
+    "invalid_enrollment_mode": (
+        "enrollment mode is not an edX mode (audit, honor, verified, professional, "
+        "no-id-professional, credit, masters)"
+    ),
+    "invalid_is_active": "is_active is present but not a boolean",
+    "invalid_amount": "amount is not a number, negative, or too large for MITx Online",
+    "invalid_run_dates": "the run's expiration (end date + 1 day) falls before its start",
+    "text_too_long": "a text value is longer than its MITx Online column allows",
     CONFLICT: "conflicts with an existing row on a unique key",
 }
 

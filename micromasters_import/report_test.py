@@ -147,6 +147,7 @@ def test_a_dry_run_stores_the_same_report_as_a_real_run_and_writes_nothing(world
         "pass",
         "pass",
         "pass",
+        "pass",
         "info",
     ]
 

@@ -41,6 +41,9 @@ class StagedTable:
     # condition, also shippable, under which a row must be fetched whole and recomputed.
     pushdown: dict[str, str] | None = None
     recompute_when: str | None = None
+    # How a copy narrowed to some learners selects its rows, when more than their own rows
+    # are needed: `{source}` is the source table, `%s` the learners' ids.
+    narrow: str | None = None
 
     def source_columns(self) -> set[str]:
         """The source columns this copy reads, so preflight can check they exist."""
@@ -145,7 +148,8 @@ def _same(*names: str) -> dict[str, str]:
     return {name: name for name in names}
 
 
-# The enrollment modes edX and MITx Online use; any other value is fetched and read exactly.
+# The enrollment modes shipped as constants from the source; any other value is fetched and
+# read exactly (step 003 decides which modes it accepts).
 MODES = (
     "audit",
     "verified",
@@ -157,8 +161,10 @@ MODES = (
     "executive-education",
 )
 JSON_IS_BOOLEAN = """(data @> '{{"{key}": true}}' OR data @> '{{"{key}": false}}')"""
-JSON_BOOLEAN = """CASE WHEN data @> '{{"{key}": true}}' THEN true
-                      WHEN data @> '{{"{key}": false}}' THEN false END"""
+# The key's JSON value when it is a boolean (the rows whose value it leaves NULL are fetched
+# whole and read exactly, `data -> key`).
+JSON_BOOLEAN = """CASE WHEN data @> '{{"{key}": true}}' THEN 'true'::jsonb
+                      WHEN data @> '{{"{key}": false}}' THEN 'false'::jsonb END"""
 JSON_ONE_OF = "CASE {cases} END"
 
 HASH_AS_UUID = "CASE WHEN hash ~ '^[0-9a-fA-F]{32}$' THEN hash::uuid END"
@@ -171,6 +177,10 @@ STAGED_TABLES = {
             "social_auth_usersocialauth",
             _same("id", "user_id", "uid"),
             where="provider = 'mitxonline'",
+            # Narrowed to one learner (explain), the copy keeps every user claiming one of the
+            # learner's uids too: without them a shared uid would not look ambiguous.
+            narrow="uid IN (SELECT uid FROM {source} WHERE provider = 'mitxonline' "
+            "AND user_id = ANY(%s))",
         ),
         StagedTable(
             "mm_courserun",
@@ -206,7 +216,9 @@ STAGED_TABLES = {
                 "id": "id",
                 "user_id": "user_id",
                 "course_run_id": "course_run_id",
-                "is_active": "(data ->> 'is_active')::boolean",
+                # The JSON value itself, never cast here: "maybe" must not stop the copy,
+                # step 003 classifies it.
+                "is_active": "data -> 'is_active'",
                 "mode": "data ->> 'mode'",
             },
             indexes=("course_run_id, user_id",),
@@ -301,14 +313,26 @@ STAGED_TABLES = {
     ]
 }
 
-# Built locally from a staged copy and MITx Online's own tables, once per run.
+# Built locally from a staged copy and MITx Online's own tables, once per run: the identity
+# map every step reaches MITx Online accounts through. It is one-to-one or nothing: a
+# MicroMasters user whose link is ambiguous (several uids, a uid another MicroMasters user also
+# claims, or a uid matching several MITx Online users) gets no account (`user_id` NULL) and
+# `ambiguous`, which every step reports as `ambiguous_mitxonline_link`. With usernames compared
+# exactly, two MicroMasters users can only reach one account through one shared uid, so the
+# map gives no account to two of them; the post-run checks verify it (invariants.py).
+# Every aggregate hashes (min and max, not distinct counts), so the map costs a few scans.
 LEARNER_SQL = """
 CREATE TEMP TABLE mm_learner AS
-SELECT DISTINCT ON (s.user_id)
-       s.user_id AS mm_user_id, s.uid, u.id AS user_id
-  FROM mm_mitxonline_uid s
-  LEFT JOIN users_user u ON u.username = s.uid
- ORDER BY s.user_id, (u.id IS NULL), s.id;
+SELECT mm_user_id, uid, CASE WHEN NOT ambiguous THEN user_id END AS user_id, ambiguous
+  FROM (SELECT s.user_id AS mm_user_id, min(s.uid COLLATE "C") AS uid, min(u.id) AS user_id,
+               min(s.uid COLLATE "C") <> max(s.uid COLLATE "C")
+               OR min(u.id) <> max(u.id)
+               OR bool_or(s.uid IN (SELECT uid FROM mm_mitxonline_uid
+                                     GROUP BY uid HAVING min(user_id) <> max(user_id)))
+               AS ambiguous
+          FROM mm_mitxonline_uid s
+          LEFT JOIN users_user u ON u.username = s.uid
+         GROUP BY s.user_id) AS linked;
 CREATE UNIQUE INDEX ON mm_learner (mm_user_id);
 ANALYZE mm_learner;
 """
@@ -365,17 +389,20 @@ def copy_statements(
     cannot decide are fetched whole, and get the exact expressions applied locally.
     """
     use_pushdown = remote and table.pushdown is not None
+    name = sql.Identifier(table.name)
+    source = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table.source))
     conditions = [sql.SQL(table.where)] if table.where else []
     params: list = []
     if mm_user_ids is not None and table.user_column:
-        conditions.append(sql.SQL("{} = ANY(%s)").format(sql.Identifier(table.user_column)))
+        narrow = table.narrow or "{column} = ANY(%s)"
+        conditions.append(
+            sql.SQL(narrow).format(source=source, column=sql.Identifier(table.user_column))
+        )
         params.append(list(mm_user_ids))
     elif parent_ids is not None and table.parent:
         conditions.append(sql.SQL("{} = ANY(%s)").format(sql.Identifier(table.parent[0])))
         params.append(list(parent_ids))
     where = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conditions) if conditions else sql.SQL("")
-    name = sql.Identifier(table.name)
-    source = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table.source))
     if use_pushdown:
         select = _pushdown_select(table, source, where)
     else:

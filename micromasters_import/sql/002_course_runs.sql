@@ -7,6 +7,10 @@
 -- had an enrollment URL. A run that would collide with an existing run on another unique key
 -- (`unique_language_per_group`: same course, run tag, language, no contract, no variant) is a
 -- conflict; when new runs collide with each other, the lowest MicroMasters run id wins.
+-- Values are checked before they land, and a run that fails is skipped by id: the title and
+-- the course key must fit title and courseware_id varchar(255), the run tag MITx Online's
+-- 100 characters (text_too_long); expiration_date = end_date + 1 day must not fall before
+-- start_date, which MITx Online's CourseRun.clean() forbids (invalid_run_dates).
 -- Writes: courses_courserun
 -- Needs: nothing
 WITH run AS (
@@ -24,6 +28,9 @@ classified AS (
                WHEN run.courseware_backend <> 'edxorg' THEN 'run_not_on_edxorg'
                WHEN run.edx_course_key IS NULL OR run.edx_course_key = '' THEN 'run_without_course_key'
                WHEN run.target_course_id IS NULL THEN 'course_not_mapped'
+               WHEN char_length(run.title) > 255 OR char_length(run.edx_course_key) > 255
+                 OR char_length(run.run_tag) > 100 THEN 'text_too_long'
+               WHEN run.end_date + interval '1 day' < run.start_date THEN 'invalid_run_dates'
                WHEN EXISTS (SELECT 1 FROM courses_courserun cr
                              WHERE cr.courseware_id = run.edx_course_key) THEN 'already_present'
                WHEN EXISTS (SELECT 1 FROM courses_courserun cr

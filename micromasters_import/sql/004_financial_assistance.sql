@@ -7,12 +7,18 @@
 -- then the highest id; the others are reported as superseded. The MicroMasters timestamps
 -- are kept. An existing request for the same user and program is "already present" when it
 -- is this import's (same created_on), otherwise a conflict.
+-- A learner whose mitxonline link is ambiguous imports nothing (ambiguous_mitxonline_link).
+-- Values are checked before they land (before choosing the winner, so a bad request never
+-- hides a good one): income_usd and original_income, when present, must be finite and not
+-- negative (invalid_amount); original_currency and country_of_income must fit their columns,
+-- varchar(10) and varchar(100) (text_too_long).
 -- Writes: flexiblepricing_flexibleprice
 -- Needs: nothing
 WITH request AS (
     SELECT f.*,
            f.id AS ref,
            l.mm_user_id AS linked_mm_user_id,
+           l.ambiguous AS ambiguous_link,
            l.user_id AS target_user_id,
            tp.current AS tier_current,
            t.id AS tier_id,
@@ -32,10 +38,16 @@ filtered AS (
     SELECT request.*,
            CASE
                WHEN linked_mm_user_id IS NULL THEN 'no_linked_account'
+               WHEN ambiguous_link THEN 'ambiguous_mitxonline_link'
                WHEN target_user_id IS NULL THEN 'unknown_mitxonline_user'
                WHEN NOT coalesce(tier_current, false) THEN 'tier_not_current'
                WHEN tier_id IS NULL THEN 'tier_not_mapped'
                WHEN NOT status_imported THEN 'status_not_imported'
+               WHEN NOT coalesce(income_usd >= 0 AND income_usd < 'Infinity', true)
+                 OR NOT coalesce(original_income >= 0 AND original_income < 'Infinity', true)
+                   THEN 'invalid_amount'
+               WHEN char_length(original_currency) > 10 OR char_length(country_of_income) > 100
+                   THEN 'text_too_long'
                ELSE 'eligible'
            END AS outcome
       FROM request

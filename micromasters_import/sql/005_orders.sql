@@ -6,6 +6,10 @@
 -- MicroMasters timestamps and its status as `state`; gateway_type = 'CyberSource'. An order
 -- whose reference number is already in MITx Online is already present (reference_number is
 -- not unique in MITx Online, so this anti-join is what makes the step idempotent).
+-- A learner whose mitxonline link is ambiguous imports nothing (ambiguous_mitxonline_link).
+-- Values are checked before they land: total_price_paid must be a number, not negative, and
+-- below 10^15, what total_price_paid numeric(20,5) holds (invalid_amount: 'NaN' or a
+-- negative total); reference_number must fit its varchar(255) (text_too_long).
 -- Writes: ecommerce_order
 -- Needs: 002
 WITH courserun_type AS (
@@ -27,10 +31,14 @@ candidate AS (
     SELECT o.id AS ref, o.*, l.user_id AS purchaser_id,
            CASE
                WHEN l.mm_user_id IS NULL THEN 'no_linked_account'
+               WHEN l.ambiguous THEN 'ambiguous_mitxonline_link'
                WHEN l.user_id IS NULL THEN 'unknown_mitxonline_user'
                WHEN o.status NOT IN ('fulfilled', 'refunded', 'partially_refunded')
                    THEN 'order_status_not_imported'
                WHEN o.reference_number IS NULL THEN 'order_without_reference_number'
+               WHEN NOT coalesce(o.total_price_paid >= 0 AND o.total_price_paid < 1e15, false)
+                   THEN 'invalid_amount'
+               WHEN char_length(o.reference_number) > 255 THEN 'text_too_long'
                WHEN EXISTS (SELECT 1 FROM ecommerce_order eo
                              WHERE eo.reference_number = o.reference_number)
                    THEN 'already_present'

@@ -4,6 +4,9 @@
 -- active product; quantity = 1; the purchased object is the run. The MicroMasters line
 -- timestamps are kept. Two lines of one order for the same run become one line (the lowest
 -- line id wins; the other is reported as superseded, on a rerun too).
+-- A line of a learner whose mitxonline link is ambiguous is not imported, even when an
+-- order with its reference number is in MITx Online (ambiguous_mitxonline_link). The step
+-- copies no source value but the timestamps: nothing else to bound.
 -- Writes: ecommerce_line
 -- Needs: 005
 WITH courserun_type AS (
@@ -13,12 +16,14 @@ product_type AS (
     SELECT id FROM django_content_type WHERE app_label = 'ecommerce' AND model = 'product'
 ),
 line AS (
-    SELECT li.id AS ref, li.*, eo.id AS target_order_id, cr.id AS run_id, p.id AS product_id,
+    SELECT li.id AS ref, li.*, l.ambiguous AS ambiguous_link, eo.id AS target_order_id,
+           cr.id AS run_id, p.id AS product_id,
            (SELECT max(v.id) FROM reversion_version v
              WHERE v.content_type_id = (SELECT id FROM product_type)
                AND v.object_id = p.id::text) AS product_version_id
       FROM mm_line li
       JOIN mm_order o ON o.id = li.order_id
+      LEFT JOIN mm_learner l ON l.mm_user_id = o.user_id
       LEFT JOIN ecommerce_order eo ON eo.reference_number = o.reference_number
       LEFT JOIN courses_courserun cr ON cr.courseware_id = li.course_key
       LEFT JOIN ecommerce_product p
@@ -28,6 +33,7 @@ line AS (
 classified AS (
     SELECT line.*,
            CASE
+               WHEN ambiguous_link THEN 'ambiguous_mitxonline_link'
                WHEN target_order_id IS NULL THEN 'order_not_imported'
                WHEN run_id IS NULL THEN 'line_run_not_imported'
                WHEN product_id IS NULL THEN 'line_product_missing'

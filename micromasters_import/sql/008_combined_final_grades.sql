@@ -7,10 +7,17 @@
 -- set_by_admin = false; timestamps from the chosen final grade. Final grades with a NULL
 -- grade are ignored (staging keeps only complete, passed, non-NULL grades). The MITx Online
 -- run is the one whose courseware_id is the MicroMasters course key.
+-- A learner whose mitxonline link is ambiguous imports nothing (ambiguous_mitxonline_link).
+-- Values are checked before they land, so the grade is a fraction in [0, 1]: a final grade
+-- outside [0, 1], or NaN, is skipped (invalid_grade; of two final grades for one run a valid
+-- one is chosen first); when any passed exam score of the learner for the course is outside
+-- [0, 100], or NaN, the learner's grades in that course are skipped (invalid_exam_score),
+-- rather than combined with another attempt's score.
 -- Writes: courses_courserungrade
 -- Needs: 002
 WITH best_exam AS (
-    SELECT user_id, course_id, max(score::numeric) AS score
+    SELECT user_id, course_id, max(score::numeric) AS score,
+           bool_and(coalesce(score >= 0 AND score <= 100, false)) AS scores_valid
       FROM mm_passed_exam
      GROUP BY user_id, course_id
 ),
@@ -19,18 +26,22 @@ final_grade AS (
            fg.id AS ref, fg.*, r.course_id AS mm_course_id, r.edx_course_key
       FROM mm_finalgrade fg
       JOIN mm_courserun r ON r.id = fg.course_run_id
-     ORDER BY fg.user_id, fg.course_run_id, fg.grade DESC, fg.id
+     ORDER BY fg.user_id, fg.course_run_id, (fg.grade >= 0 AND fg.grade <= 1) DESC,
+              fg.grade DESC, fg.id
 ),
 candidate AS (
     SELECT fg.ref, fg.created_on, fg.updated_on, l.user_id, cr.id AS course_run_id,
            fg.grade::numeric * 100 * 0.4 + x.score * 0.6 AS combined,
            CASE
                WHEN l.mm_user_id IS NULL THEN 'no_linked_account'
+               WHEN l.ambiguous THEN 'ambiguous_mitxonline_link'
                WHEN l.user_id IS NULL THEN 'unknown_mitxonline_user'
                WHEN NOT EXISTS (SELECT 1 FROM mm_exam_course ec WHERE ec.course_id = fg.mm_course_id)
                    THEN 'course_has_no_exam'
                WHEN cr.id IS NULL THEN 'run_not_imported'
                WHEN x.score IS NULL THEN 'exam_not_passed'
+               WHEN NOT (fg.grade >= 0 AND fg.grade <= 1) THEN 'invalid_grade'
+               WHEN NOT x.scores_valid THEN 'invalid_exam_score'
                WHEN EXISTS (SELECT 1 FROM courses_courserungrade g
                              WHERE g.user_id = l.user_id AND g.course_run_id = cr.id)
                    THEN 'already_present'

@@ -7,10 +7,13 @@
 -- highest run id. A hash that is not 32 hex digits is reported, never cast. The page revision comes from CourseCertificateRevisionId; a course without
 -- that mapping is skipped and reported. A learner who already holds a certificate for any
 -- run of the course keeps it: the same uuid is "already present", another is a conflict.
+-- A learner whose mitxonline link is ambiguous imports nothing (ambiguous_mitxonline_link).
+-- The step copies no source value but the hash (checked) and the timestamps.
 -- Writes: courses_courseruncertificate
 -- Needs: 008
 WITH cert AS (
-    SELECT c.id AS ref, c.*, l.mm_user_id AS linked_mm_user_id, l.user_id AS target_user_id,
+    SELECT c.id AS ref, c.*, l.mm_user_id AS linked_mm_user_id, l.ambiguous AS ambiguous_link,
+           l.user_id AS target_user_id,
            m.course_id AS target_course_id,
            rev.id AS revision_mapping_id, rev.certificate_page_revision_id,
            row_number() OVER (PARTITION BY c.user_id, c.course_id
@@ -33,6 +36,7 @@ candidate AS (
            cert.certificate_page_revision_id, br.course_run_id,
            CASE
                WHEN cert.linked_mm_user_id IS NULL THEN 'no_linked_account'
+               WHEN cert.ambiguous_link THEN 'ambiguous_mitxonline_link'
                WHEN cert.target_user_id IS NULL THEN 'unknown_mitxonline_user'
                WHEN cert.target_course_id IS NULL THEN 'course_not_mapped'
                WHEN cert.revision_mapping_id IS NULL THEN 'revision_not_mapped'

@@ -5,13 +5,17 @@
 -- did not come over is reported here too. Timestamps are the order's. Two lines of one
 -- order for the same run make one paid run (the lowest line id wins; the other is reported
 -- as superseded, on a rerun too).
+-- A line of a learner whose mitxonline link is ambiguous is not imported, even when an
+-- order with its reference number is in MITx Online (ambiguous_mitxonline_link). The step
+-- copies no source value: nothing to bound.
 -- Writes: courses_paidcourserun
 -- Needs: 005, 006
 WITH courserun_type AS (
     SELECT id FROM django_content_type WHERE app_label = 'courses' AND model = 'courserun'
 ),
 line AS (
-    SELECT li.id AS ref, eo.id AS target_order_id, eo.state, eo.purchaser_id,
+    SELECT li.id AS ref, l.ambiguous AS ambiguous_link, eo.id AS target_order_id, eo.state,
+           eo.purchaser_id,
            eo.created_on, eo.updated_on, cr.id AS run_id,
            EXISTS (SELECT 1 FROM ecommerce_line el
                     WHERE el.order_id = eo.id
@@ -19,12 +23,14 @@ line AS (
                       AND el.purchased_object_id = cr.id) AS has_line
       FROM mm_line li
       JOIN mm_order o ON o.id = li.order_id
+      LEFT JOIN mm_learner l ON l.mm_user_id = o.user_id
       LEFT JOIN ecommerce_order eo ON eo.reference_number = o.reference_number
       LEFT JOIN courses_courserun cr ON cr.courseware_id = li.course_key
 ),
 classified AS (
     SELECT line.*,
            CASE
+               WHEN ambiguous_link THEN 'ambiguous_mitxonline_link'
                WHEN target_order_id IS NULL THEN 'order_not_imported'
                WHEN state <> 'fulfilled' THEN 'order_not_fulfilled'
                WHEN run_id IS NULL OR NOT has_line THEN 'line_not_imported'

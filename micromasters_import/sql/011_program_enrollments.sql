@@ -2,12 +2,15 @@
 -- Rule: every MicroMasters program enrollment of a program mapped by ProgramId becomes an
 -- active MITx Online program enrollment in mode 'audit', change_status NULL. MicroMasters
 -- keeps no enrollment date, so the timestamps are the time of the import, as the ORM writes.
+-- A learner whose mitxonline link is ambiguous imports nothing (ambiguous_mitxonline_link).
+-- The step copies no source value: nothing to bound.
 -- Writes: courses_programenrollment
 -- Needs: nothing
 WITH candidate AS (
     SELECT pe.id AS ref, l.user_id, m.program_id,
            CASE
                WHEN l.mm_user_id IS NULL THEN 'no_linked_account'
+               WHEN l.ambiguous THEN 'ambiguous_mitxonline_link'
                WHEN l.user_id IS NULL THEN 'unknown_mitxonline_user'
                WHEN m.program_id IS NULL THEN 'program_not_mapped'
                WHEN EXISTS (SELECT 1 FROM courses_programenrollment x

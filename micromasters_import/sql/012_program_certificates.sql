@@ -5,6 +5,8 @@
 -- A hash that is not 32 hex digits is reported, never cast. A learner who already holds a
 -- certificate for the program keeps it: the same uuid is "already present", another is a
 -- conflict.
+-- A learner whose mitxonline link is ambiguous imports nothing (ambiguous_mitxonline_link).
+-- The step copies no source value but the hash (checked) and the timestamps.
 -- Writes: courses_programcertificate
 -- Needs: nothing
 WITH candidate AS (
@@ -12,6 +14,7 @@ WITH candidate AS (
            m.program_certificate_revision_id,
            CASE
                WHEN l.mm_user_id IS NULL THEN 'no_linked_account'
+               WHEN l.ambiguous THEN 'ambiguous_mitxonline_link'
                WHEN l.user_id IS NULL THEN 'unknown_mitxonline_user'
                WHEN m.program_id IS NULL THEN 'program_not_mapped'
                WHEN pc.uuid IS NULL THEN 'invalid_hash'

@@ -9,6 +9,8 @@ from types import SimpleNamespace
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
+from psycopg import sql
 
 from courses.factories import CourseFactory, CourseRunFactory, ProgramFactory
 from micromasters_import.models import (
@@ -109,3 +111,35 @@ def imported_run(mm):
         )
 
     return make
+
+
+@pytest.fixture
+def drop_unique(mm):
+    """Drop the UNIQUE constraint on some columns of a table, as a damaged database lacks it.
+
+    `drop_unique("micromasters", "grades_finalgrade", "user_id", "course_run_id")`; the DDL
+    rolls back with the test.
+    """
+
+    def drop(schema, table, *columns):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                SELECT c.conname FROM pg_constraint c
+                  JOIN pg_class t ON t.oid = c.conrelid
+                  JOIN pg_namespace n ON n.oid = t.relnamespace
+                 WHERE n.nspname = %s AND t.relname = %s AND c.contype = 'u'
+                   AND ARRAY(SELECT a.attname::text FROM unnest(c.conkey) k
+                               JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k
+                              ORDER BY a.attname) = %s
+                """,
+                [schema, table, sorted(columns)],
+            )
+            (name,) = cursor.fetchone()
+            cursor.execute(
+                sql.SQL("ALTER TABLE {}.{} DROP CONSTRAINT {}").format(
+                    sql.Identifier(schema), sql.Identifier(table), sql.Identifier(name)
+                )
+            )
+
+    return drop

@@ -1,8 +1,9 @@
 """Step 002: MicroMasters runs become MITx Online runs, under the rules of 002_course_runs.sql."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection
 
 from courses.factories import CourseRunFactory
 from courses.models import CourseRun
@@ -147,3 +148,39 @@ def test_runs_of_different_courses_may_share_a_run_tag(run_steps, mapped_course,
     reports = run_steps("002")
 
     assert reports["002"]["inserted"] == (2 if tag_course else 1)
+
+
+def test_values_that_do_not_fit_mitxonline_are_skipped_by_id(run_steps, mapped_course, mm):
+    # The source's varchar(255) widened (or bypassed): nothing longer than MITx Online's
+    # columns may reach them, and nothing may stop the step.
+    with connection.cursor() as cursor:
+        for column in ("title", "edx_course_key"):
+            cursor.execute(f"ALTER TABLE {mm}.courses_courserun ALTER COLUMN {column} TYPE text")
+    mapped = mapped_course()
+    fine = MMCourseRunFactory(course=mapped.mm, edx_course_key="course-v1:MITx+T+1T2020")
+    long_title = MMCourseRunFactory(course=mapped.mm, title="t" * 256)
+    long_key = MMCourseRunFactory(course=mapped.mm, edx_course_key="course-v1:" + "k" * 250)
+    long_tag = MMCourseRunFactory(course=mapped.mm, edx_course_key="MITx/T/" + "r" * 101)
+    backwards = MMCourseRunFactory(
+        course=mapped.mm,
+        start_date=datetime(2020, 1, 10, tzinfo=UTC),
+        end_date=datetime(2020, 1, 8, 23, 0, tzinfo=UTC),  # + 1 day is still before the start
+    )
+    # A run that ends less than a day before it starts still expires after its start.
+    MMCourseRunFactory(
+        course=mapped.mm,
+        edx_course_key="course-v1:MITx+T+EDGE",
+        start_date=datetime(2020, 1, 10, tzinfo=UTC),
+        end_date=datetime(2020, 1, 9, tzinfo=UTC),
+    )
+
+    reports = run_steps("002")
+
+    assert sorted(CourseRun.all_objects.values_list("courseware_id", "title")) == [
+        ("course-v1:MITx+T+1T2020", fine.title),
+        ("course-v1:MITx+T+EDGE", CourseRun.all_objects.get(run_tag="EDGE").title),
+    ]
+    report = reports["002"]
+    assert report["skipped"] == {"text_too_long": 3, "invalid_run_dates": 1}
+    assert report["samples"]["text_too_long"] == sorted([long_title.id, long_key.id, long_tag.id])
+    assert report["samples"]["invalid_run_dates"] == [backwards.id]

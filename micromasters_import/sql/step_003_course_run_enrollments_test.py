@@ -1,6 +1,9 @@
 """Step 003: cached MicroMasters enrollments of exam passers become run enrollments."""
 
+import pytest
+
 from courses.models import CourseRunEnrollment
+from micromasters_import.models import ImportRun
 from micromasters_import.source.factories import (
     MMCachedEnrollmentFactory,
     MMCourseRunFactory,
@@ -133,3 +136,98 @@ def test_the_run_is_found_by_course_key_after_step_002(run_steps, learner, mappe
     enrollment = CourseRunEnrollment.all_objects.get()
     assert enrollment.run.courseware_id == mm_run.edx_course_key
     assert reports["003"]["inserted"] == 1
+
+
+def test_malformed_is_active_and_modes_are_skipped_by_id_and_the_other_rows_land(
+    run_steps, learner, mapped_course
+):
+    # The issue: is_active "maybe" aborted staging (nothing imported); a 300-character mode
+    # failed 003 after 002 had committed; mode 'bogus-mode' landed verbatim.
+    mapped = mapped_course()
+    mm_run = MMCourseRunFactory(course=mapped.mm)  # 002 brings it over
+    good, maybe, long_mode, bogus = learner(), learner(), learner(), learner()
+    for person in (good, maybe, long_mode, bogus):
+        MMProctoredExamGradeFactory(user=person.mm, course=mapped.mm)
+    MMCachedEnrollmentFactory(user=good.mm, course_run=mm_run, mode="honor", is_active=False)
+    not_boolean = MMCachedEnrollmentFactory(user=maybe.mm, course_run=mm_run, is_active="maybe")
+    too_long = MMCachedEnrollmentFactory(user=long_mode.mm, course_run=mm_run, mode="v" * 300)
+    not_a_mode = MMCachedEnrollmentFactory(user=bogus.mm, course_run=mm_run, mode="bogus-mode")
+
+    reports = run_steps("002", "003")
+
+    assert reports["002"]["inserted"] == 1
+    assert list(
+        CourseRunEnrollment.all_objects.values_list(
+            "user_id", "run__courseware_id", "active", "enrollment_mode"
+        )
+    ) == [(good.user.id, mm_run.edx_course_key, False, "honor")]
+    report = reports["003"]
+    assert (report["candidates"], report["inserted"]) == (4, 1)
+    assert report["skipped"] == {"invalid_enrollment_mode": 2, "invalid_is_active": 1}
+    assert report["samples"]["invalid_is_active"] == [not_boolean.id]
+    assert report["samples"]["invalid_enrollment_mode"] == sorted([too_long.id, not_a_mode.id])
+    assert {run.status for run in ImportRun.objects.all()} == {ImportRun.DONE}
+
+    again = run_steps("003")
+
+    assert again["003"]["inserted"] == 0
+    assert again["003"]["skipped"] == report["skipped"]
+    assert CourseRunEnrollment.all_objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("is_active", "mode", "outcome"),
+    [
+        pytest.param("true", "audit", "invalid_is_active", id="a-string-is-not-a-boolean"),
+        pytest.param(1, "audit", "invalid_is_active", id="a-number-is-not-a-boolean"),
+        pytest.param([True], "audit", "invalid_is_active", id="an-array-is-not-a-boolean"),
+        pytest.param(True, 7, "invalid_enrollment_mode", id="a-number-is-not-a-mode"),
+        pytest.param(True, "Verified", "invalid_enrollment_mode", id="modes-are-lower-case"),
+        pytest.param(True, "", "invalid_enrollment_mode", id="empty-is-not-a-mode"),
+        pytest.param(None, None, "inserted", id="null-is-active-and-null-mode-are-defaults"),
+    ],
+)
+def test_each_value_that_is_not_a_boolean_or_an_edx_mode_is_skipped(
+    run_steps, learner, mapped_course, imported_run, is_active, mode, outcome
+):
+    mapped, mm_run, _run = _world(mapped_course, imported_run)
+    someone = learner()
+    MMProctoredExamGradeFactory(user=someone.mm, course=mapped.mm)
+    row = MMCachedEnrollmentFactory(
+        user=someone.mm, course_run=mm_run, data={"is_active": is_active, "mode": mode}
+    )
+
+    report = run_steps("003")["003"]
+
+    if outcome == "inserted":
+        assert list(CourseRunEnrollment.all_objects.values_list("active", "enrollment_mode")) == [
+            (True, "audit")
+        ]
+        assert report["inserted"] == 1
+    else:
+        assert CourseRunEnrollment.all_objects.count() == 0
+        assert report["skipped"] == {outcome: 1}
+        assert report["samples"][outcome] == [row.id]
+
+
+EDX_MODES = [
+    "audit",
+    "honor",
+    "verified",
+    "professional",
+    "no-id-professional",
+    "credit",
+    "masters",
+]
+
+
+@pytest.mark.parametrize("mode", EDX_MODES)
+def test_every_edx_mode_is_imported_as_it_is(run_steps, learner, mapped_course, imported_run, mode):
+    mapped, mm_run, _run = _world(mapped_course, imported_run)
+    someone = learner()
+    MMProctoredExamGradeFactory(user=someone.mm, course=mapped.mm)
+    MMCachedEnrollmentFactory(user=someone.mm, course_run=mm_run, mode=mode)
+
+    run_steps("003")
+
+    assert CourseRunEnrollment.all_objects.get().enrollment_mode == mode

@@ -3,6 +3,7 @@
 from datetime import UTC, date, datetime
 
 from django.contrib.contenttypes.models import ContentType
+from django.db import connection
 
 from courses.factories import ProgramFactory
 from flexiblepricing.factories import FlexiblePriceTierFactory
@@ -158,3 +159,42 @@ def test_an_existing_request_is_already_present_or_a_conflict_and_rerun_inserts_
     assert second["004"]["already_present"] == 2
     assert second["004"]["skipped"] == {"conflict": 1}
     assert FlexiblePrice.objects.count() == 3
+
+
+def test_impossible_amounts_and_overlong_text_are_skipped_by_id_and_never_hide_a_good_request(
+    run_steps, learner, mm
+):
+    with connection.cursor() as cursor:
+        for column in ("original_currency", "country_of_income"):
+            cursor.execute(
+                f"ALTER TABLE {mm}.financialaid_financialaid ALTER COLUMN {column} TYPE text"
+            )
+    tier_program, _ = _tier()
+    someone, other = learner(), learner()
+    bad = [
+        MMFinancialAidFactory(user=someone.mm, tier_program=tier_program, updated_on=_when(20), **f)
+        for f in [
+            {"income_usd": float("nan")},
+            {"income_usd": -1.0},
+            {"income_usd": float("inf")},
+            {"original_income": -5.0},
+            {"original_currency": "DOLLARS-USD"},  # 11 characters
+            {"country_of_income": "C" * 101},
+        ]
+    ]
+    # An older, valid request: the newer, invalid ones must not supersede it.
+    MMFinancialAidFactory(
+        user=someone.mm, tier_program=tier_program, updated_on=_when(2), income_usd=7000.0
+    )
+    MMFinancialAidFactory(
+        user=other.mm, tier_program=tier_program, income_usd=None, original_income=None
+    )
+
+    reports = run_steps("004")
+
+    landed = sorted(FlexiblePrice.objects.values_list("user_id", "income_usd", "original_income"))
+    assert landed == sorted([(someone.user.id, 7000.0, 8500.0), (other.user.id, None, None)])
+    report = reports["004"]
+    assert report["skipped"] == {"invalid_amount": 4, "text_too_long": 2}
+    assert report["samples"]["invalid_amount"] == [aid.id for aid in bad[:4]]
+    assert report["samples"]["text_too_long"] == [aid.id for aid in bad[4:]]

@@ -3,6 +3,8 @@
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from django.db import connection
+
 from ecommerce.models import Order, Product
 from micromasters_import.source.factories import (
     MMLineFactory,
@@ -117,3 +119,30 @@ def test_an_order_already_in_mitx_online_and_a_second_run_insert_nothing(
     assert sorted(Order.objects.values_list("reference_number", flat=True)) == sorted(
         order.reference_number for order in orders
     )
+
+
+def test_impossible_totals_and_overlong_reference_numbers_are_skipped_by_id(
+    run_steps, learner, mapped_course, imported_run, mm
+):
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE {mm}.ecommerce_order ALTER COLUMN reference_number TYPE text")
+    sellable = sellable_run(mapped_course(), imported_run)
+    buyer = learner()
+    free = MMOrderFactory(user=buyer.mm, total_price_paid=Decimal("0.00"))
+    bad_totals = [
+        MMOrderFactory(user=buyer.mm, total_price_paid=total)
+        for total in [Decimal("NaN"), Decimal("-250.00"), Decimal("1000000000000000.00")]
+    ]
+    long_reference = MMOrderFactory(user=buyer.mm, reference_number="MM-" + "9" * 253)
+    for order in [free, *bad_totals, long_reference]:
+        MMLineFactory(order=order, course_run=sellable.mm)
+
+    reports = run_steps("005")
+
+    assert list(Order.objects.values_list("reference_number", "total_price_paid")) == [
+        (free.reference_number, Decimal("0"))
+    ]
+    report = reports["005"]
+    assert report["skipped"] == {"invalid_amount": 3, "text_too_long": 1}
+    assert report["samples"]["invalid_amount"] == [order.id for order in bad_totals]
+    assert report["samples"]["text_too_long"] == [long_reference.id]

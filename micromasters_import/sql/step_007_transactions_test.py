@@ -2,6 +2,8 @@
 
 from decimal import Decimal
 
+from django.db import connection
+
 from ecommerce.models import Order, Transaction
 from micromasters_import.source.factories import (
     MMLineFactory,
@@ -74,3 +76,31 @@ def test_receipts_that_cannot_come_over_are_reported_and_rerun_inserts_nothing(
     assert second["007"]["inserted"] == 0
     assert second["007"]["already_present"] == 1
     assert second["007"]["skipped"] == first["007"]["skipped"]
+
+
+def test_an_overlong_transaction_id_or_an_impossible_amount_is_skipped_by_id(
+    run_steps, learner, mapped_course, imported_run
+):
+    sellable = sellable_run(mapped_course(), imported_run)
+    buyer = learner()
+    fine, odd = _order(buyer, sellable), _order(buyer, sellable)
+    kept = MMReceiptFactory(order=fine, transaction_id="T-FINE")
+    too_long = MMReceiptFactory(order=fine, transaction_id="T" * 256)
+    run_steps("005")
+    # An order MITx Online holds with a total that is not a number (e.g. from its own import).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE ecommerce_order SET total_price_paid = 'NaN' WHERE reference_number = %s",
+            [odd.reference_number],
+        )
+    not_a_number = MMReceiptFactory(order=odd, transaction_id="T-ODD")
+
+    reports = run_steps("007")
+
+    assert list(Transaction.objects.values_list("transaction_id", "amount")) == [
+        (kept.data["transaction_id"], Decimal("250.00"))
+    ]
+    report = reports["007"]
+    assert report["skipped"] == {"invalid_amount": 1, "text_too_long": 1}
+    assert report["samples"]["text_too_long"] == [too_long.id]
+    assert report["samples"]["invalid_amount"] == [not_a_number.id]

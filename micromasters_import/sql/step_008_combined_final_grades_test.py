@@ -217,3 +217,87 @@ def test_after_step_002_each_run_gets_its_grade_with_the_course_exam(
     assert CourseRun.all_objects.filter(course=mapped.course).count() == 2
     assert reports["002"]["inserted"] == 2
     assert reports["008"]["inserted"] == 2
+
+
+def test_impossible_final_grades_are_skipped_by_id_and_the_valid_one_lands(
+    run_steps, learner, mapped_course, imported_run
+):
+    # The issue: final grades 1.5, -0.5 and 'NaN' became grades 1.133 (A), 0.248 (F) and
+    # NaN (A), all passed.
+    mapped, mm_run, run = _exam_course(mapped_course, imported_run)
+    valid, above, below, not_a_number = learner(), learner(), learner(), learner()
+    bad = {}
+    for person, value in [(valid, 0.5), (above, 1.5), (below, -0.5), (not_a_number, "NaN")]:
+        made = MMFinalGradeFactory(user=person.mm, course_run=mm_run, grade=value)
+        MMProctoredExamGradeFactory(user=person.mm, course=mapped.mm, score=80.0)
+        if person is not valid:
+            bad[person.mm.id] = made.id
+
+    reports = run_steps("008")
+
+    # 0.5 * 40 + 80 * 0.6 = 68 -> B
+    assert list(
+        CourseRunGrade.objects.values_list("user_id", "course_run_id", "grade", "letter_grade")
+    ) == [(valid.user.id, run.id, 0.68, "B")]
+    report = reports["008"]
+    assert (report["candidates"], report["inserted"]) == (4, 1)
+    assert report["skipped"] == {"invalid_grade": 3}
+    assert report["samples"]["invalid_grade"] == sorted(bad.values())
+
+
+@pytest.mark.parametrize("score", [150.0, -1.0, float("nan"), float("inf")])
+def test_an_impossible_passed_exam_score_skips_the_grades_of_that_course(
+    run_steps, learner, mapped_course, imported_run, score
+):
+    mapped, mm_run, run = _exam_course(mapped_course, imported_run)
+    impossible, fine = learner(), learner()
+    skipped = MMFinalGradeFactory(user=impossible.mm, course_run=mm_run, grade=0.9)
+    MMProctoredExamGradeFactory(user=impossible.mm, course=mapped.mm, score=70.0)
+    MMProctoredExamGradeFactory(user=impossible.mm, course=mapped.mm, score=score)
+    MMFinalGradeFactory(user=fine.mm, course_run=mm_run, grade=0.9)
+    MMProctoredExamGradeFactory(user=fine.mm, course=mapped.mm, score=70.0)
+
+    reports = run_steps("008")
+
+    # 0.9 * 40 + 70 * 0.6 = 78 -> B
+    assert list(
+        CourseRunGrade.objects.values_list("user_id", "course_run_id", "grade", "letter_grade")
+    ) == [(fine.user.id, run.id, 0.78, "B")]
+    assert reports["008"]["skipped"] == {"invalid_exam_score": 1}
+    assert reports["008"]["samples"]["invalid_exam_score"] == [skipped.id]
+
+
+def test_bounds_are_inclusive(run_steps, learner, mapped_course, imported_run):
+    mapped, mm_run, _run = _exam_course(mapped_course, imported_run)
+    lowest, highest = learner(), learner()
+    for person, grade, score in [(lowest, 0.0, 0.0), (highest, 1.0, 100.0)]:
+        MMFinalGradeFactory(user=person.mm, course_run=mm_run, grade=grade)
+        MMProctoredExamGradeFactory(user=person.mm, course=mapped.mm, score=score)
+
+    reports = run_steps("008")
+
+    assert sorted(CourseRunGrade.objects.values_list("grade", "letter_grade")) == [
+        (0.0, "F"),
+        (1.0, "A"),
+    ]
+    assert reports["008"]["skipped"] == {}
+
+
+def test_of_two_final_grades_for_one_run_a_valid_one_is_chosen(
+    run_steps, learner, mapped_course, imported_run, drop_unique
+):
+    # NaN sorts above every number: without the validity first, it would be "the best".
+    drop_unique("micromasters", "grades_finalgrade", "user_id", "course_run_id")
+    mapped, mm_run, _run = _exam_course(mapped_course, imported_run)
+    someone = learner()
+    MMFinalGradeFactory(user=someone.mm, course_run=mm_run, grade="NaN")
+    MMFinalGradeFactory(user=someone.mm, course_run=mm_run, grade=0.6)
+    MMProctoredExamGradeFactory(user=someone.mm, course=mapped.mm, score=70.0)
+
+    reports = run_steps("008")
+
+    # 0.6 * 40 + 70 * 0.6 = 66 -> B
+    assert list(CourseRunGrade.objects.values_list("user_id", "grade", "letter_grade")) == [
+        (someone.user.id, 0.66, "B")
+    ]
+    assert (reports["008"]["candidates"], reports["008"]["inserted"]) == (1, 1)

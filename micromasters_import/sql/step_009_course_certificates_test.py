@@ -237,7 +237,11 @@ def test_after_steps_002_and_008_the_certificate_goes_to_the_best_combined_grade
 ):
     mapped = mapped_course()
     MMExamRunFactory(course=mapped.mm)
-    spring = MMCourseRunFactory(course=mapped.mm, end_date=datetime(2019, 5, 20, tzinfo=UTC))
+    spring = MMCourseRunFactory(
+        course=mapped.mm,
+        start_date=datetime(2019, 2, 4, tzinfo=UTC),
+        end_date=datetime(2019, 5, 20, tzinfo=UTC),
+    )
     fall = MMCourseRunFactory(course=mapped.mm, end_date=datetime(2019, 12, 20, tzinfo=UTC))
     someone = learner()
     MMFinalGradeFactory(user=someone.mm, course_run=spring, grade=0.9)

@@ -111,6 +111,7 @@ def test_json_has_the_run_its_steps_with_their_counts_and_the_checks(runs):
         "pass",
         "pass",
         "pass",
+        "pass",
         "info",
     ]
     assert set(data["invariants"][0]) == {"name", "status", "detail", "sample"}
@@ -132,7 +133,7 @@ def test_csv_has_one_row_per_step_outcome_and_per_check(runs, world):
     step_rows = [row for row in rows[1:] if row[0] == "step"]
     check_rows = [row for row in rows[1:] if row[0] == "check"]
     assert len(step_rows) == sum(3 + len(entry["skipped"]) for entry in EXPECTED_FIRST_RUN.values())
-    assert len(check_rows) == 5
+    assert len(check_rows) == 6
     assert len(rows) == 1 + len(step_rows) + len(check_rows)
     assert {row[3] for row in step_rows} == {"done"}
     by_outcome = {(row[1], row[4]): row for row in step_rows}
