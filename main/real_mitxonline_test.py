@@ -16,6 +16,7 @@ import sys
 import uuid
 
 import pytest
+from django.apps import apps
 from django.db import connections
 from django.db.migrations.loader import MigrationLoader
 from psycopg import sql
@@ -37,8 +38,14 @@ SOURCE_DB = f"test_real_mm_source_{RUN}"
 READER = f"mm_real_reader_{RUN}"
 READER_PASSWORD = "RealReader9pw"
 SOURCE_ALIAS = "real_mm_source"
-# The import's own tables: the only relations `migrate` may add to MITx Online's database.
-IMPORT_TABLES = ("micromasters_import_importrun", "micromasters_import_importbatch")
+# The import's own tables (every model of the app but MITx Online's four mappings): the only
+# relations `migrate` may add to MITx Online's database.
+MITXONLINE_MAPPINGS = {"courseid", "programid", "programtierid", "coursecertificaterevisionid"}
+IMPORT_TABLES = tuple(
+    model._meta.db_table
+    for model in apps.get_app_config("micromasters_import").get_models()
+    if model._meta.model_name not in MITXONLINE_MAPPINGS
+)
 # What the import writes, counted before and after a re-run.
 TARGET_TABLES = (
     "courses_courserun",
@@ -333,15 +340,27 @@ def test_migrate_creates_the_import_tables_and_touches_nothing_mitxonline_owns(
     for kind in ("content types", "permissions"):  # ordered by id: old rows, then new ones
         assert data_after[kind][: len(data_before[kind])] == data_before[kind], kind
     added_types = data_after["content types"][len(data_before["content types"]) :]
+    own_models = sorted(
+        model._meta.model_name
+        for model in apps.get_app_config("micromasters_import").get_models()
+        if model._meta.model_name not in MITXONLINE_MAPPINGS
+    )
     assert sorted(row[1:] for row in added_types) == [
-        ("micromasters_import", "importbatch"),
-        ("micromasters_import", "importrun"),
+        ("micromasters_import", model) for model in own_models
     ]
     added_permissions = data_after["permissions"][len(data_before["permissions"]) :]
+    custom = [
+        ("micromasters_import", model._meta.model_name, codename)
+        for model in apps.get_app_config("micromasters_import").get_models()
+        for codename, _ in model._meta.permissions
+    ]
     assert sorted(row[1:4] for row in added_permissions) == sorted(
-        ("micromasters_import", model, f"{action}_{model}")
-        for model in ("importbatch", "importrun")
-        for action in ("add", "change", "delete", "view")
+        [
+            ("micromasters_import", model, f"{action}_{model}")
+            for model in own_models
+            for action in ("add", "change", "delete", "view")
+        ]
+        + custom
     )
     # A second migrate has nothing to do.
     again = succeeds("migrate")
@@ -435,6 +454,10 @@ def test_the_readme_commands_mount_and_import_the_expected_rows_then_a_rerun_ins
             )
         ]
         first = count_rows(conn)
+        # Every row the import wrote is traced to its source row.
+        assert conn.execute("SELECT count(*) FROM micromasters_import_importedrow").fetchone()[
+            0
+        ] == sum(first.values())
 
     rerun = succeeds("import_micromasters_data", "--all", "--recheck", "--noinput")
     assert "Traceback" not in rerun.stderr

@@ -138,9 +138,11 @@ def test_the_checks_are_a_list_of_badges(staff_client, batch):
         ("pass", "PASS"),
         ("pass", "PASS"),
         ("pass", "PASS"),
+        ("pass", "PASS"),
         ("info", "INFO"),
     ]
     assert checks[2][2] == "no user has two certificates for one course"
+    assert checks[4][2] == "no MITx Online user holds the rows of two MicroMasters users"
 
 
 def test_a_warning_and_a_failure_are_badged_and_counted_in_the_list(staff_client, batch):
@@ -158,7 +160,7 @@ def test_a_warning_and_a_failure_are_badged_and_counted_in_the_list(staff_client
 
     assert '<span class="mm-badge mm-check-fail">FAIL</span>' in html
     assert '<span class="mm-badge mm-check-warn">WARN</span>' in html
-    assert "Checks: 2 pass, 1 fail, 1 warn, 1 info" in html
+    assert "Checks: 3 pass, 1 fail, 1 warn, 1 info" in html
     assert "all pass" in listing  # the first run
     assert '<span class="mm-badge mm-check-fail">1 failed</span>' in listing
     assert '<span class="mm-badge mm-check-warn">1 warned</span>' in listing

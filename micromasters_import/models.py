@@ -97,6 +97,7 @@ class ImportRun(TimestampedModel):
     DRY_RUN = "dry_run"
     NOT_RUN = "not_run"
     INTERRUPTED = "interrupted"
+    REVERTED = "reverted"
     STATUS_CHOICES = [
         (PENDING, "pending (its run is in progress)"),
         (DONE, "done"),
@@ -105,6 +106,7 @@ class ImportRun(TimestampedModel):
         (DRY_RUN, "dry run (rolled back on purpose)"),
         (NOT_RUN, "not run (an earlier step failed, or the run was interrupted before it)"),
         (INTERRUPTED, "interrupted (the run ended while the step ran; rolled back)"),
+        (REVERTED, "reverted (its rows were taken back by --revert)"),
     ]
 
     batch = models.UUIDField(db_index=True, help_text="Shared by the steps of one command run")
@@ -153,9 +155,19 @@ class ImportBatch(TimestampedModel):
         default=list, blank=True, help_text="Post-run checks: name, status, detail, sample ids"
     )
 
+    reverted_on = models.DateTimeField(
+        null=True, blank=True, help_text="When `--revert` took this run's rows back"
+    )
+
     class Meta:
         ordering = ["-id"]
         verbose_name_plural = "import batches"
+        permissions = [
+            (
+                "view_learners_left_behind",
+                "Can see and download the learners left behind (personal data)",
+            )
+        ]
 
     def __str__(self):
         return f"Import run {self.batch} by {self.run_by} ({self.created_on:%Y-%m-%d %H:%M})"
@@ -164,3 +176,32 @@ class ImportBatch(TimestampedModel):
     def steps(self):
         """The ledger rows of this run, in step order."""
         return ImportRun.objects.filter(batch=self.batch).order_by("step", "id")
+
+
+class ImportedRow(models.Model):
+    """One MITx Online row an import step inserted, and the MicroMasters row it came from.
+
+    Written by the step's own statement, in its transaction, so a rolled-back step leaves
+    none. It answers "where did this row come from" without re-running anything, and it is
+    what makes a run undoable: `--revert` deletes exactly these rows, and only while they
+    still hold what was inserted (`row_hash`, the md5 of the row's text as inserted).
+    """
+
+    ledger = models.ForeignKey(
+        ImportRun, on_delete=models.CASCADE, related_name="imported_rows", db_index=True
+    )
+    target_table = models.CharField(max_length=63)
+    target_id = models.BigIntegerField()
+    source_table = models.CharField(max_length=63)
+    source_id = models.BigIntegerField()
+    row_hash = models.CharField(max_length=32, help_text="md5 of the row as inserted")
+
+    class Meta:
+        indexes = [models.Index(fields=["target_table", "target_id"])]
+        verbose_name = "imported row"
+
+    def __str__(self):
+        return (
+            f"{self.target_table} {self.target_id} <- {self.source_table} {self.source_id} "
+            f"(step {self.ledger.step})"
+        )

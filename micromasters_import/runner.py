@@ -312,8 +312,12 @@ class Runner:
             self.on_sql(step.label, step.sql)
         started = time.monotonic()
         with connection.cursor() as cursor:
+            # The step's SQL reads these: where the source is, and which ledger row its
+            # provenance rows (ImportedRow) belong to.
             cursor.execute(
-                "SELECT set_config('micromasters_import.source_schema', %s, true)", [self.schema]
+                "SELECT set_config('micromasters_import.source_schema', %s, true),"
+                " set_config('micromasters_import.ledger_id', %s, true)",
+                [self.schema, str(row.id)],
             )
             cursor.execute(step.sql)
             rows = cursor.fetchall() if cursor.description else []

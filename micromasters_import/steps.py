@@ -17,7 +17,9 @@ from micromasters_import import staging
 SQL_DIR = Path(__file__).resolve().parent / "sql"
 FILE_NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
 INSERT = re.compile(r"INSERT\s+INTO\s+([a-z_][a-z0-9_]*)\s*\(([^)]*)\)", re.IGNORECASE)
-MAPPING_TABLE = re.compile(r"\bmicromasters_import_[a-z]+\b")
+# The operator-filled ID mappings; every one ends in "id" (courseid, programtierid, ...), which
+# the import's own tables (importrun, importedrow, ...) do not.
+MAPPING_TABLE = re.compile(r"\bmicromasters_import_[a-z]+id\b")
 
 
 class SelectionError(ValueError):

@@ -58,7 +58,20 @@ inserted AS (
      WHERE final_outcome = 'eligible'
      ORDER BY ref
         ON CONFLICT DO NOTHING
-    RETURNING 1
+    RETURNING id, md5(courses_paidcourserun::text) AS row_hash, user_id, course_run_id, order_id
+),
+-- Provenance: each inserted row, the source row the rule chose for it, and the row's hash as
+-- inserted, in the step's own transaction (see micromasters_import.revert).
+provenance AS (
+    INSERT INTO micromasters_import_importedrow (
+        ledger_id, target_table, target_id, source_table, source_id, row_hash
+    )
+    SELECT NULLIF(current_setting('micromasters_import.ledger_id', true), '')::bigint,
+           'courses_paidcourserun', i.id, 'ecommerce_line', min(c.ref), i.row_hash
+      FROM inserted i
+      JOIN candidate c ON c.final_outcome = 'eligible' AND c.purchaser_id = i.user_id AND c.run_id = i.course_run_id AND c.target_order_id = i.order_id
+     WHERE NULLIF(current_setting('micromasters_import.ledger_id', true), '') IS NOT NULL
+     GROUP BY i.id, i.row_hash
 )
 SELECT final_outcome AS outcome, count(*) AS rows, (array_agg(ref ORDER BY ref))[1:10] AS sample
   FROM candidate GROUP BY final_outcome

@@ -7,12 +7,15 @@ or preflight problem (nothing was written).
 
 import getpass
 import socket
+import uuid
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection
+from django.db import connection, transaction
+from django.utils import timezone
 
-from micromasters_import import lock, outcomes, preflight, progress, report, staging
+from micromasters_import import lock, outcomes, preflight, progress, report, revert, staging
 from micromasters_import.ledger import step_states
+from micromasters_import.models import ImportBatch
 from micromasters_import.runner import Runner, StagingFailed, StepFailed, StepResult
 from micromasters_import.steps import SelectionError, Step, discover, select
 
@@ -77,6 +80,16 @@ class Command(BaseCommand):
             action="store_true",
             help="Run a step even if the steps it needs have not been done.",
         )
+        undo = parser.add_argument_group("undo")
+        undo.add_argument(
+            "--revert",
+            metavar="RUN",
+            help=(
+                "Delete exactly the rows run RUN (batch uuid or ledger id) inserted, last step "
+                "first, keeping any that changed since or that other rows now reference; "
+                "with --dry-run, only list what it would delete and keep."
+            ),
+        )
         how.add_argument(
             "--source-schema",
             default=staging.SOURCE_SCHEMA,
@@ -89,6 +102,9 @@ class Command(BaseCommand):
         all_steps = discover()
         if options["list"]:
             self._show_plan(all_steps)
+            return
+        if options["revert"]:
+            self._revert(options)
             return
         selected = self._selection(all_steps, options)
         try:
@@ -159,6 +175,11 @@ class Command(BaseCommand):
         self.stdout.write(f"About to run {len(selected)} step(s) against {target} ({mode}):")
         for step in selected:
             self.stdout.write(f"  {step.label}")
+        return self._ask()
+
+    @staticmethod
+    def _ask() -> bool:
+        """The operator's answer: y or yes goes on; anything else, or no input, cancels."""
         try:
             answer = input("Continue? [y/N] ")
         except EOFError:
@@ -234,6 +255,74 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Full report: ./manage.py micromasters_import_report --run {runner.batch}"
         )
+
+    # -- undo ---------------------------------------------------------------------------------
+
+    def _revert(self, options) -> None:
+        if options["all"] or options["num"]:
+            raise CommandError("--revert takes no steps: it undoes a whole run.", returncode=2)
+        batch = report.find_batch(options["revert"])
+        if batch is None:
+            raise CommandError(f"No import run {options['revert']!r}.", returncode=USAGE_ERROR)
+        if batch.dry_run:
+            raise CommandError(
+                f"Run {batch.batch} was a dry run: it inserted nothing.", returncode=USAGE_ERROR
+            )
+        dry_run = options["dry_run"]
+        try:
+            with lock.import_lock(connection):
+                rows = revert.ledger_rows(batch)
+                if not rows:
+                    when = f" (reverted on {batch.reverted_on:%Y-%m-%d %H:%M})"
+                    self.stdout.write(
+                        f"Run {batch.batch} has nothing to revert"
+                        f"{when if batch.reverted_on else ''}; nothing was changed."
+                    )
+                    return
+                if options["interactive"] and not dry_run and not self._confirm_revert(batch):
+                    self.stdout.write("Revert cancelled; nothing was changed.")
+                    return
+                with transaction.atomic():
+                    result = revert.revert(batch)
+                    if dry_run:
+                        transaction.set_rollback(True)
+                    else:
+                        revert.mark_reverted(batch)
+                        ImportBatch.objects.create(
+                            batch=uuid.uuid4(),
+                            run_by=self._who(),
+                            options={"revert": str(batch.batch), "result": result.summary()},
+                            finished_on=timezone.now(),
+                        )
+        except lock.ImportInProgress as error:
+            raise CommandError(str(error), returncode=USAGE_ERROR) from error
+        self._print_revert(batch, result, dry_run)
+
+    def _confirm_revert(self, batch) -> bool:
+        counts = revert.inserted_counts(batch)
+        self.stdout.write(
+            f"About to delete what run {batch.batch} inserted ({batch.created_on:%Y-%m-%d %H:%M}, "
+            f"by {batch.run_by}) from {connection.settings_dict.get('NAME')}:"
+        )
+        for table, count in counts.items():
+            self.stdout.write(f"  {table}: up to {count} row(s)")
+        return self._ask()
+
+    def _print_revert(self, batch, result, dry_run: bool) -> None:
+        verb = "Would delete" if dry_run else "Deleted"
+        heading = f"{verb} what run {batch.batch} inserted:"
+        self.stdout.write(self.style.MIGRATE_HEADING(heading))
+        for table, count in result.deleted.items():
+            self.stdout.write(f"  {table}: {count} row(s)")
+        if result.kept:
+            self.stdout.write(self.style.WARNING(f"Kept {len(result.kept)} row(s):"))
+            for kept in result.kept[:50]:
+                self.stdout.write(f"  {kept.table} {kept.id}: {kept.reason}")
+            if len(result.kept) > 50:
+                self.stdout.write(f"  ... and {len(result.kept) - 50} more (in the ledger)")
+        total = sum(result.deleted.values())
+        tail = " Rolled back (dry run): nothing was changed." if dry_run else ""
+        self.stdout.write(self.style.SUCCESS(f"Done: {total} row(s) {verb.lower()}.") + tail)
 
     def _who(self) -> str:
         user = connection.settings_dict.get("USER") or "?"
