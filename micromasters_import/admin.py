@@ -9,7 +9,7 @@ from the admin index, the mapping lists and the ledger.
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
-from django.db.models import OuterRef, Subquery
+from django.db.models import Count, OuterRef, Subquery
 from django.http import Http404, HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
@@ -24,6 +24,7 @@ from micromasters_import.models import (
     CourseCertificateRevisionId,
     CourseId,
     ImportBatch,
+    ImportedRow,
     ImportRun,
     ProgramId,
     ProgramTierId,
@@ -382,6 +383,23 @@ class LedgerAdmin(ReadOnlyLedgerAdmin):
         return super().changelist_view(request, {"title": title, **(extra_context or {})})
 
 
+@admin.register(ImportedRow)
+class ImportedRowAdmin(ReadOnlyLedgerAdmin):
+    """Provenance: every row an import step inserted, and the MicroMasters row it came from."""
+
+    list_display = ("target_table", "target_id", "source_table", "source_id", "step_run")
+    list_filter = ("target_table", "source_table", "ledger__step")
+    search_fields = ("=target_id", "=source_id", "=ledger__batch")
+    list_select_related = ("ledger",)
+
+    @admin.display(description="Step run")
+    def step_run(self, obj):
+        url = reverse("admin:micromasters_import_importrun_change", args=[obj.ledger_id])
+        return format_html(
+            '<a href="{}">{} ({})</a>', url, obj.ledger.step, short_batch(obj.ledger.batch)
+        )
+
+
 @admin.register(ImportRun)
 class ImportRunAdmin(LedgerAdmin):
     """Step runs: what each step of each import run did."""
@@ -392,7 +410,7 @@ class ImportRunAdmin(LedgerAdmin):
     list_filter = ("status", "step")
     search_fields = ("step", "name", "=batch", "run_by", "error")
     date_hierarchy = "created_on"
-    readonly_extra = ("run_link", "what_came_over")
+    readonly_extra = ("run_link", "what_came_over", "imported_rows")
     fieldsets = [
         (
             None,
@@ -409,8 +427,26 @@ class ImportRunAdmin(LedgerAdmin):
             },
         ),
         ("What came over, and why not", {"fields": ("what_came_over",)}),
+        ("Rows it inserted, traced to their source", {"fields": ("imported_rows",)}),
         ("Details", {"classes": ("collapse",), "fields": ("checksum", "options", "report")}),
     ]
+
+    @admin.display(description="Rows it inserted")
+    def imported_rows(self, obj):
+        counts = (
+            ImportedRow.objects.filter(ledger=obj)
+            .values_list("target_table")
+            .annotate(rows=Count("id"))
+            .order_by("target_table")
+        )
+        if not counts:
+            return "none recorded (it inserted nothing, or the rows were reverted)"
+        url = reverse("admin:micromasters_import_importedrow_changelist")
+        return format_html_join(
+            mark_safe("<br>"),
+            '<a href="{}?ledger__id__exact={}&amp;target_table={}">{} row(s) in {}</a>',
+            ((url, obj.pk, table, f"{rows:,}", table) for table, rows in counts),
+        )
 
     @admin.display(description="Step", ordering="step")
     def step_label(self, obj):

@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from courses.factories import CourseRunCertificateFactory
 from micromasters_import import outcomes, report_scenario
-from micromasters_import.models import ImportBatch, ImportRun
+from micromasters_import.models import ImportBatch, ImportedRow, ImportRun
 
 
 def import_all(**options):
@@ -235,3 +235,22 @@ def test_the_report_cannot_be_changed_or_deleted_from_the_admin(staff_client, ba
     delete = reverse("admin:micromasters_import_importbatch_delete", args=[batch.pk])
     assert staff_client.post(delete, {"post": "yes"}).status_code == 403
     assert ImportBatch.objects.filter(pk=batch.pk).exists()
+
+
+def test_a_step_run_lists_the_rows_it_inserted_per_table_linked_to_their_provenance(
+    staff_client, batch
+):
+    step = ImportRun.objects.get(batch=batch.batch, step="009")
+    page = staff_client.get(reverse("admin:micromasters_import_importrun_change", args=[step.pk]))
+    html = unescape(page.content.decode())
+    changelist = reverse("admin:micromasters_import_importedrow_changelist")
+    link = f"{changelist}?ledger__id__exact={step.pk}&target_table=courses_courseruncertificate"
+    assert (
+        f'<a href="{link}">{step.rows_inserted} row(s) in courses_courseruncertificate</a>' in html
+    )
+
+    listing = staff_client.get(link)
+    assert listing.status_code == 200
+    assert f"{step.rows_inserted} imported rows" in unescape(listing.content.decode())
+    certificate = ImportedRow.objects.filter(ledger=step).first()
+    assert f">{certificate.source_id}<" in listing.content.decode()

@@ -12,6 +12,7 @@ from django.db import connection, transaction
 from psycopg import sql
 
 from micromasters_import import lock, outcomes, staging
+from micromasters_import.models import ImportedRow
 from micromasters_import.steps import Step, discover
 
 # The MicroMasters table whose rows each step classifies (the `ref` ids it reports).
@@ -53,6 +54,8 @@ class StepExplanation:
     step: Step
     table: str
     outcomes: list[tuple[str, int, list[int]]] = field(default_factory=list)
+    # Rows an earlier run imported from these source rows, from the provenance records.
+    imported: list[ImportedRow] = field(default_factory=list)
 
 
 def find_learner(who: str, schema: str = staging.SOURCE_SCHEMA) -> Learner:
@@ -97,7 +100,21 @@ def explain(learner: Learner, schema: str = staging.SOURCE_SCHEMA) -> list[StepE
             table = CANDIDATE_TABLE.get(step.num, "?")
             results.append(StepExplanation(step, table, sorted(rows)))
         transaction.set_rollback(True)  # nothing the steps did is kept (an error rolls back too)
+    for result in results:
+        result.imported = imported_from(result)
     return results
+
+
+def imported_from(result: StepExplanation) -> list[ImportedRow]:
+    """What earlier runs of this step imported from the learner's source rows, and when."""
+    refs = {ref for _, _, sample in result.outcomes for ref in sample}
+    return list(
+        ImportedRow.objects.filter(
+            ledger__step=result.step.num, source_table=result.table, source_id__in=refs
+        )
+        .select_related("ledger")
+        .order_by("source_id", "id")
+    )
 
 
 def render(learner: Learner, results: list[StepExplanation]) -> str:
@@ -118,4 +135,10 @@ def render(learner: Learner, results: list[StepExplanation]) -> str:
             more = f" (first {len(sample)} of {count})" if count > len(sample) else ""
             verb = "would be inserted" if code == outcomes.ELIGIBLE else outcomes.describe(code)
             lines.append(f"    {result.table} {shown}{more}: {verb}")
+        for row in result.imported:
+            when = f"{row.ledger.started_on:%Y-%m-%d %H:%M}" if row.ledger.started_on else "?"
+            lines.append(
+                f"    {row.source_table} {row.source_id}: imported by run {row.ledger.batch} "
+                f"({when}), step {row.ledger.step}, as {row.target_table} {row.target_id}"
+            )
     return "\n".join(lines)

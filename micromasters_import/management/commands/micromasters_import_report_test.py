@@ -14,7 +14,7 @@ from django.db import connection
 from courses.models import CourseRunCertificate, CourseRunEnrollment, CourseRunGrade
 from ecommerce.models import Order
 from micromasters_import import lock, outcomes, report_scenario
-from micromasters_import.models import ImportBatch, ImportRun
+from micromasters_import.models import ImportBatch, ImportedRow, ImportRun
 from micromasters_import.report_scenario import EXPECTED_FIRST_RUN
 
 
@@ -236,24 +236,37 @@ def test_a_learner_is_explained_by_micromasters_username_id_or_mitxonline_userna
 
 
 def test_after_the_import_the_learners_rows_are_already_present(world):
-    import_all()
+    batch = import_all()
     l1 = world.good[0]
     before = ledger_and_target()
 
     steps = explained_steps(show(explain_user=l1.mm.username))
+
+    def traced(step, source_table, source_id):
+        row = ImportedRow.objects.select_related("ledger").get(
+            ledger__step=step, source_table=source_table, source_id=source_id
+        )
+        return (
+            f"{source_table} {source_id}: imported by run {batch.batch} "
+            f"({row.ledger.started_on:%Y-%m-%d %H:%M}), step {step}, as "
+            f"{row.target_table} {row.target_id}"
+        )
 
     certificate = world.course_certs[l1.mm.id]
     assert steps["009_course_certificates"] == [
         f"grades_micromasterscoursecertificate {certificate.id}: already present in MITx Online",
         f"grades_micromasterscoursecertificate {world.l1_duplicate_cert.id}: "
         "another source row for the same target row was chosen",
+        traced("009", "grades_micromasterscoursecertificate", certificate.id),
     ]
     assert steps["003_course_run_enrollments"][0].endswith(": already present in MITx Online")
     assert steps["005_orders"] == [
-        f"ecommerce_order {world.l1_order.id}: already present in MITx Online"
+        f"ecommerce_order {world.l1_order.id}: already present in MITx Online",
+        traced("005", "ecommerce_order", world.l1_order.id),
     ]
-    assert len(steps["006_order_lines"]) == 1
+    assert len(steps["006_order_lines"]) == 3  # two lines, already present, each traced
     assert steps["006_order_lines"][0].endswith(": already present in MITx Online")
+    assert all(": imported by run " in line for line in steps["006_order_lines"][1:])
     assert "(first" not in steps["006_order_lines"][0]
     assert ledger_and_target() == before
 
