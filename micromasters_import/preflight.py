@@ -11,7 +11,7 @@ import re
 
 from django.db import DatabaseError, transaction
 
-from micromasters_import import fdw, staging
+from micromasters_import import fdw, staging, timing
 from micromasters_import.models import ImportRun
 from micromasters_import.runner import one_line
 from micromasters_import.steps import Step
@@ -146,7 +146,7 @@ def sql_problems(cursor, steps: list[Step], schema: str) -> list[str]:
     with transaction.atomic():
         mount = fdw.mount_of(cursor, schema)  # before the remote is read: see explain_mount_error
         try:
-            staging.stage(cursor, names, schema, mm_user_ids=[])
+            staging.stage(cursor, names, schema, mm_user_ids=[], phase="preflight.stage")
         except DatabaseError as error:
             reason = fdw.explain_mount_error(error, mount)
             problems.append(f"reading the MicroMasters source failed: {reason}")
@@ -154,7 +154,7 @@ def sql_problems(cursor, steps: list[Step], schema: str) -> list[str]:
             return problems
         for step in planned:
             try:
-                with transaction.atomic():
+                with timing.phase(f"preflight.explain.{step.num}"), transaction.atomic():
                     cursor.execute("EXPLAIN\n" + step.sql)
             except DatabaseError as error:
                 problems.append(
@@ -168,10 +168,13 @@ def run_preflight(
     cursor, steps: list[Step], selected: list[Step], schema: str, force: bool
 ) -> list[str]:
     """All problems that must stop the run before it starts (an empty list means go)."""
-    source = source_problems(cursor, selected, schema)
-    problems = source + mapping_problems(cursor, selected) + drift_problems(cursor, selected)
+    with timing.phase("preflight.catalog"):
+        source = source_problems(cursor, selected, schema)
+        problems = source + mapping_problems(cursor, selected) + drift_problems(cursor, selected)
     if not source:
-        problems += sql_problems(cursor, selected, schema)
+        with timing.phase("preflight.sql"):
+            problems += sql_problems(cursor, selected, schema)
     if not force:
-        problems += dependency_problems(steps, selected)
+        with timing.phase("preflight.dependencies"):
+            problems += dependency_problems(steps, selected)
     return problems

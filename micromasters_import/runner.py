@@ -19,7 +19,16 @@ from dataclasses import dataclass, field
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from mitol.common.utils.datetime import now_in_utc
 
-from micromasters_import import fdw, fingerprint, invariants, ledger, lock, outcomes, staging
+from micromasters_import import (
+    fdw,
+    fingerprint,
+    invariants,
+    ledger,
+    lock,
+    outcomes,
+    staging,
+    timing,
+)
 from micromasters_import.models import ImportBatch, ImportRun
 from micromasters_import.steps import Step
 
@@ -84,7 +93,8 @@ class Runner:
         The batch lock is taken before any ledger row exists and held until the run ends, so
         that no one mistakes this run's pending rows for a dead run's.
         """
-        ledger.close_interrupted()
+        with timing.phase("ledger.close_interrupted"):
+            ledger.close_interrupted()
         try:
             with lock.batch_lock(connection, self.batch):
                 return self._run()
@@ -94,10 +104,11 @@ class Runner:
                 self._side = None
 
     def _run(self) -> list[StepResult]:
-        record = ImportBatch.objects.create(
-            batch=self.batch, run_by=self.run_by, options=self.options, dry_run=self.dry_run
-        )
-        rows = self._open_ledger()
+        with timing.phase("ledger.open"):
+            record = ImportBatch.objects.create(
+                batch=self.batch, run_by=self.run_by, options=self.options, dry_run=self.dry_run
+            )
+            rows = self._open_ledger()
         staged: list[str] = []
         try:
             if self.dry_run or self.single_transaction:
@@ -109,12 +120,14 @@ class Runner:
                 self._close(row, ImportRun.FAILED, error=str(error))
             raise
         finally:
-            with connection.cursor() as cursor:
+            with timing.phase("staging.drop"), connection.cursor() as cursor:
                 staging.drop(cursor, staged)
-            self._record_fingerprints()
-            record.finished_on = now_in_utc()
-            record.invariants = [check.as_dict() for check in self.checks]
-            record.save()
+            with timing.phase("fingerprints.record"):
+                self._record_fingerprints()
+            with timing.phase("ledger.finish"):
+                record.finished_on = now_in_utc()
+                record.invariants = [check.as_dict() for check in self.checks]
+                record.save()
         return self.results
 
     def _check(self) -> None:
@@ -122,7 +135,7 @@ class Runner:
         if self.carried_from is not None:
             self.checks = self._carried_checks(self.carried_from)
             return
-        with connection.cursor() as cursor:
+        with timing.phase("checks"), connection.cursor() as cursor:
             self.checks = invariants.run_checks(cursor)
 
     def _unchanged_batch(self) -> ImportBatch | None:
@@ -216,9 +229,10 @@ class Runner:
         """
         self.unchanged = {}
         with connection.cursor() as cursor:
-            self.source_fingerprints = fingerprint.source_fingerprints(
-                cursor, self.schema, self.steps
-            )
+            with timing.phase("plan.source_fingerprints"):
+                self.source_fingerprints = fingerprint.source_fingerprints(
+                    cursor, self.schema, self.steps
+                )
             local = None
             for step in self.steps:
                 if not step.writes:
@@ -232,7 +246,8 @@ class Runner:
                 if self.recheck or last is None:
                     break
                 if local is None:
-                    local = fingerprint.local_fingerprints(cursor, self.steps)
+                    with timing.phase("plan.local_fingerprints"):
+                        local = fingerprint.local_fingerprints(cursor, self.steps)
                 if last.fingerprint != fingerprint.step_fingerprint(
                     step, self.source_fingerprints, local
                 ):
@@ -311,7 +326,7 @@ class Runner:
         if self.on_sql:
             self.on_sql(step.label, step.sql)
         started = time.monotonic()
-        with connection.cursor() as cursor:
+        with connection.cursor() as cursor, timing.phase(f"step.{step.num}.statement"):
             # The step's SQL reads these: where the source is, and which ledger row its
             # provenance rows (ImportedRow) belong to.
             cursor.execute(
@@ -322,6 +337,7 @@ class Runner:
             cursor.execute(step.sql)
             rows = cursor.fetchall() if cursor.description else []
             report = outcomes.summarize(rows) if step.reports_outcomes else {"inserted": 0}
+        with connection.cursor() as cursor, timing.phase(f"step.{step.num}.analyze"):
             if report.get("inserted"):
                 # Later steps join this table; give the planner its new size now rather than
                 # whenever autovacuum gets to it.
@@ -335,12 +351,14 @@ class Runner:
             self._stage(staged)
         for index, step in enumerate(self.steps):
             row = rows[step.num]
-            self._mark_started(row)
+            with timing.phase(f"step.{step.num}.ledger_start"):
+                self._mark_started(row)
             try:
-                with transaction.atomic():
+                with timing.phase(f"step.{step.num}.commit"), transaction.atomic():
                     result = self._execute(step, row)
                     # `done` commits with the step's rows: never one without the other.
-                    self._close(row, ImportRun.DONE, result)
+                    with timing.phase(f"step.{step.num}.ledger_done"):
+                        self._close(row, ImportRun.DONE, result)
             except Exception as error:
                 self._fail(step, row, error, later=self.steps[index + 1 :], ledger=rows)
             self._finish(result)

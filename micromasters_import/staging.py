@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 from psycopg import sql
 
+from micromasters_import import timing
+
 SOURCE_SCHEMA = "micromasters"
 STAGED_NAME = re.compile(r"\bmm_[a-z_]+\b")
 
@@ -497,6 +499,7 @@ def stage(
     schema: str = SOURCE_SCHEMA,
     mm_user_ids: list[int] | None = None,
     on_table: Callable[[str, int, float], None] | None = None,
+    phase: str = "staging",
 ) -> list[str]:
     """Build the staged tables the given steps read; returns their names in build order.
 
@@ -505,28 +508,40 @@ def stage(
     """
     built = closure(names)
     for name in built:
-        started = time.monotonic()
-        if name in STAGED_TABLES:
-            table = STAGED_TABLES[name]
-            parent_ids = None
-            if mm_user_ids is not None and table.parent:
-                cursor.execute(
-                    sql.SQL("SELECT array_agg(id) FROM {}").format(sql.Identifier(table.parent[1]))
-                )
-                parent_ids = cursor.fetchone()[0] or []
-            remote = is_foreign(cursor, schema, table.source)
-            with local_aggregation_disabled(cursor, remote and table.pushdown is not None):
-                for statement, params in copy_statements(
-                    table, schema, mm_user_ids, parent_ids, remote
-                ):
-                    cursor.execute(statement, params or None)
-        else:
-            cursor.execute("DROP TABLE IF EXISTS pg_temp.%s" % name)  # noqa: UP031
-            cursor.execute(DERIVED_TABLES[name][0])
-        if on_table:
-            cursor.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(name)))
-            on_table(name, cursor.fetchone()[0], time.monotonic() - started)
+        with timing.phase(f"{phase}.{name}") as counted:
+            _build(cursor, name, schema, mm_user_ids, on_table, counted)
     return built
+
+
+def _build(cursor, name, schema, mm_user_ids, on_table, counted: dict) -> None:
+    """Build one staged table; tell `on_table`, and `counted` its rows and bytes."""
+    started = time.monotonic()
+    if name in STAGED_TABLES:
+        table = STAGED_TABLES[name]
+        parent_ids = None
+        if mm_user_ids is not None and table.parent:
+            cursor.execute(
+                sql.SQL("SELECT array_agg(id) FROM {}").format(sql.Identifier(table.parent[1]))
+            )
+            parent_ids = cursor.fetchone()[0] or []
+        remote = is_foreign(cursor, schema, table.source)
+        with local_aggregation_disabled(cursor, remote and table.pushdown is not None):
+            for statement, params in copy_statements(
+                table, schema, mm_user_ids, parent_ids, remote
+            ):
+                cursor.execute(statement, params or None)
+    else:
+        cursor.execute("DROP TABLE IF EXISTS pg_temp.%s" % name)  # noqa: UP031
+        cursor.execute(DERIVED_TABLES[name][0])
+    if on_table or timing.enabled():
+        seconds = time.monotonic() - started
+        cursor.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(name)))
+        counted["rows"] = cursor.fetchone()[0]
+        if on_table:
+            on_table(name, counted["rows"], seconds)
+    if timing.enabled():
+        cursor.execute("SELECT pg_table_size(%s)", [f"pg_temp.{name}"])
+        counted["bytes"] = cursor.fetchone()[0]
 
 
 def drop(cursor, names: list[str]) -> None:

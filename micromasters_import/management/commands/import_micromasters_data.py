@@ -13,7 +13,16 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from micromasters_import import lock, outcomes, preflight, progress, report, revert, staging
+from micromasters_import import (
+    lock,
+    outcomes,
+    preflight,
+    progress,
+    report,
+    revert,
+    staging,
+    timing,
+)
 from micromasters_import.ledger import step_states
 from micromasters_import.models import ImportBatch
 from micromasters_import.runner import Runner, StagingFailed, StepFailed, StepResult
@@ -108,7 +117,7 @@ class Command(BaseCommand):
             return
         selected = self._selection(all_steps, options)
         try:
-            with lock.import_lock(connection):
+            with timing.phase("command"), lock.import_lock(connection):
                 self._preflight(all_steps, selected, options)
                 if options["interactive"] and not self._confirm(selected, options):
                     self.stdout.write("Import cancelled; nothing was run.")
@@ -116,6 +125,8 @@ class Command(BaseCommand):
                 self._run(selected, options)
         except lock.ImportInProgress as error:
             raise CommandError(str(error), returncode=USAGE_ERROR) from error
+        finally:
+            timing.write()
 
     # -- selection and planning -----------------------------------------------------------
 
