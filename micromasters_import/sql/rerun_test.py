@@ -3,6 +3,7 @@
 import re
 
 from django.db import connection
+from django.utils import timezone
 
 from courses.models import CourseRun, CourseRunEnrollment
 from micromasters_import.source.factories import (
@@ -51,6 +52,44 @@ def test_a_new_source_row_makes_the_step_run_again(run_steps, learner, mapped_co
     MMProctoredExamGradeFactory(user=newcomer.mm, course=mapped.mm)
     MMCachedEnrollmentFactory(user=newcomer.mm, course_run=mm_run)
 
+    again = run_steps("002", "003")
+
+    assert again["002"]["unchanged_since"]
+    assert "unchanged_since" not in again["003"]
+    assert again["003"]["inserted"] == 1
+    assert CourseRunEnrollment.all_objects.filter(user=newcomer.user).exists()
+
+
+def test_logins_and_profile_edits_leave_the_steps_unchanged(run_steps, learner, mapped_course):
+    """A live MITx Online changes users' last_login and names all the time: no step reads them."""
+    _enrolled_world(learner, mapped_course)
+    someone = learner()
+    run_steps("002", "003")
+    someone.user.last_login = timezone.now()
+    someone.user.name = "A New Name"
+    someone.user.save()
+
+    again = run_steps("002", "003")
+
+    assert again["003"]["unchanged_since"]
+    assert again["003"]["inserted"] == 0
+
+
+def test_a_changed_username_makes_the_steps_that_link_accounts_run(
+    run_steps, learner, mapped_course
+):
+    """A username is how a learner's account is found: changing one may link a learner."""
+    mapped, mm_run = _enrolled_world(learner, mapped_course)
+    newcomer = learner()
+    MMProctoredExamGradeFactory(user=newcomer.mm, course=mapped.mm)
+    MMCachedEnrollmentFactory(user=newcomer.mm, course_run=mm_run)
+    newcomer.user.username = "someone-else"
+    newcomer.user.save()
+    first = run_steps("002", "003")
+    assert first["003"]["inserted"] == 1  # the newcomer's account is not found by its uid
+
+    newcomer.user.username = newcomer.mm.social.uid
+    newcomer.user.save()
     again = run_steps("002", "003")
 
     assert again["002"]["unchanged_since"]

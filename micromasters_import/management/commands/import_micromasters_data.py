@@ -5,6 +5,7 @@ Modelled on Django's `migrate`: a plan before acting, one line per step, a confi
 or preflight problem (nothing was written).
 """
 
+import gc
 import getpass
 import socket
 import uuid
@@ -39,6 +40,19 @@ class Command(BaseCommand):
         "Import the MicroMasters learner record into MITx Online by running numbered SQL "
         "steps (see --list). Each step runs in its own transaction and is recorded."
     )
+
+    def run_from_argv(self, argv):
+        """Run as its own process (`manage.py`), then leave without a last garbage collection.
+
+        Python's shutdown collects every object the process still holds, which takes longer
+        than some steps (0.1 to 0.4 s); a process about to exit gains nothing from it.
+        Freezing them first makes that collection skip them. Only the command line does this:
+        a caller that runs the command in its own process (`call_command`) keeps its own GC.
+        """
+        try:
+            super().run_from_argv(argv)
+        finally:
+            gc.freeze()
 
     def add_arguments(self, parser):
         """Options read like English, as in `migrate`."""
