@@ -13,10 +13,25 @@ fresh copy of the same MITx Online database:
   shipped+latency / naive+latency (with --latency-ms): the source behind a TCP proxy
            that delays every packet, as when the two databases sit on different hosts
 
-It prints a table per setup (each step's rows and seconds, the total, rows per second, the
-peak memory of the command process), the ratios shipped/floor and naive/shipped, and the
-time of a second `--all` run; and writes the same as JSON. Run it with the project's
-virtualenv: `.venv/bin/python bench/run.py --users 20000`.
+It prints a table per setup: each step's rows and seconds, then where every second of the
+command's wall time went (start-up, preflight, staging per table with rows and bytes, each
+step's statement, commits, ANALYZE and ledger writes between steps, fingerprints, checks,
+exit), read from the phases the command records when MICROMASTERS_IMPORT_TIMINGS names a
+file, so the lines add up to the wall time; rows per second; the peak memory of the command.
+
+For the shipped setup it also measures the limit (bench/limits.py: the transfer floor, copying
+exactly the source rows and columns the steps need through the mount into unindexed tables,
+plus the write floor, inserting the rows the run inserted into empty copies of the target
+tables with their indexes and constraints) and three re-runs: a second `--all`, one after
+touching last_login of 10 % of the users, and one after adding one new linked learner (with
+the rows that re-run inserted, and how many belong to another account: none should).
+
+`--compare REV` runs the same setups with another git revision's code, from a temporary
+worktree of it, on the same source data and MITx Online data (that revision's own `migrate`
+brings the template to its schema), and prints both side by side with the ratio. It prints
+the ratios shipped/floor, shipped/limit, naive/shipped and this/REV, and writes everything as
+JSON. Run it with the project's virtualenv, with a prefix of your own for its databases:
+`.venv/bin/python bench/run.py --users 20000 --prefix mybench --compare main --drop`.
 """
 
 import argparse

@@ -54,24 +54,62 @@ def source_copies(step: Step) -> list[str]:
     return [name for name in staging.closure(step.staged_tables) if name in staging.STAGED_TABLES]
 
 
+def copied_columns(table: staging.StagedTable) -> list[str] | None:
+    """The source columns a staged copy keeps as they are, when they determine all of it.
+
+    When every source column the copy's expressions read is also kept as is, the copy is a
+    function of those columns of the selected rows, so they are all a fingerprint needs to
+    hash; and, the values being the same on both sides, their hash is the same whether it is
+    computed through the mount or over the staged copy. A copy that keeps only values derived
+    from a column it does not keep (the cached enrollments' JSON) returns None: its
+    fingerprint hashes the source columns it reads, on the source.
+    """
+    kept = sorted(column for column, expression in table.columns.items() if column == expression)
+    read = set(re.findall(r"\b[a-z_]+\b", " ".join(table.columns.values())))
+    read &= staging.KNOWN_SOURCE_COLUMNS.get(table.source, set())
+    return kept if read <= set(kept) else None
+
+
+def _row_hash(columns: list[str]) -> sql.Composable:
+    return sql.SQL(" # ").join(
+        sql.SQL("hash_array_extended(ARRAY[{}], {})").format(sql.Identifier(column), n)
+        for n, column in enumerate(columns)
+    )
+
+
 def source_fingerprint(cursor, schema: str, name: str) -> str:
-    """Count and hash of the source rows and columns one staged copy reads.
+    """Count and hash of the source rows and columns one staged copy reads, on the source.
 
     Each column goes through `hash_array_extended(ARRAY[column], n)`, which hashes any type,
     NULLs included, and which postgres_fdw can ship; the per-column hashes are combined with
     xor and summed over the rows the copy selects.
     """
     table = staging.STAGED_TABLES[name]
-    columns = sorted(table.source_columns())
-    row_hash = sql.SQL(" # ").join(
-        sql.SQL("hash_array_extended(ARRAY[{}], {})").format(sql.Identifier(column), n)
-        for n, column in enumerate(columns)
-    )
+    columns = copied_columns(table) or sorted(table.source_columns())
     where = sql.SQL(" WHERE " + table.where) if table.where else sql.SQL("")
     return _digest(
         cursor,
         sql.SQL("SELECT count(*), sum({}) FROM {}.{}{}").format(
-            row_hash, sql.Identifier(schema), sql.Identifier(table.source), where
+            _row_hash(columns), sql.Identifier(schema), sql.Identifier(table.source), where
+        ),
+    )
+
+
+def staged_fingerprint(cursor, name: str) -> str | None:
+    """The same fingerprint as `source_fingerprint`, read from the whole staged copy.
+
+    Only for a copy whose kept columns determine it (`copied_columns`), and only right after
+    it was staged whole, in the same transaction: then it holds exactly the rows and values
+    the source query would hash, and scanning it locally spares reading the source again.
+    Returns None for a copy that cannot be fingerprinted this way.
+    """
+    columns = copied_columns(staging.STAGED_TABLES[name])
+    if columns is None:
+        return None
+    return _digest(
+        cursor,
+        sql.SQL("SELECT count(*), sum({}) FROM pg_temp.{}").format(
+            _row_hash(columns), sql.Identifier(name)
         ),
     )
 
@@ -117,10 +155,20 @@ def local_fingerprints(cursor, steps: list[Step]) -> dict[str, str]:
     return {table: local_fingerprint(cursor, table) for table in tables}
 
 
-def source_fingerprints(cursor, schema: str, steps: list[Step]) -> dict[str, str]:
-    """The fingerprint of every source copy the given steps depend on."""
+def source_fingerprints(
+    cursor, schema: str, steps: list[Step], staged: set[str] = frozenset()
+) -> dict[str, str]:
+    """The fingerprint of every source copy the given steps depend on.
+
+    `staged` names the copies staged whole in this transaction: those whose kept columns
+    determine them are hashed locally (`staged_fingerprint`), the rest on the source.
+    """
     names = sorted(set().union(*(source_copies(step) for step in steps)))
-    return {name: source_fingerprint(cursor, schema, name) for name in names}
+    found = {}
+    for name in names:
+        local = staged_fingerprint(cursor, name) if name in staged else None
+        found[name] = local or source_fingerprint(cursor, schema, name)
+    return found
 
 
 def step_fingerprint(step: Step, sources: dict[str, str], local: dict[str, str]) -> str:

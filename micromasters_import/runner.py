@@ -228,11 +228,8 @@ class Runner:
         transaction, so the source fingerprints describe the very rows that are staged.
         """
         self.unchanged = {}
+        self.source_fingerprints = {}
         with connection.cursor() as cursor:
-            with timing.phase("plan.source_fingerprints"):
-                self.source_fingerprints = fingerprint.source_fingerprints(
-                    cursor, self.schema, self.steps
-                )
             local = None
             for step in self.steps:
                 if not step.writes:
@@ -244,7 +241,14 @@ class Runner:
                     .first()
                 )
                 if self.recheck or last is None:
+                    # Nothing can be skipped: the source is fingerprinted once staged, mostly
+                    # from the staged copies (see _fingerprint_staged).
                     break
+                if not self.source_fingerprints:
+                    with timing.phase("plan.source_fingerprints"):
+                        self.source_fingerprints = fingerprint.source_fingerprints(
+                            cursor, self.schema, self.steps
+                        )
                 if local is None:
                     with timing.phase("plan.local_fingerprints"):
                         local = fingerprint.local_fingerprints(cursor, self.steps)
@@ -317,6 +321,25 @@ class Runner:
             ) from error
         if self.on_staged:
             self.on_staged(staged, time.monotonic() - started)
+        if not self.source_fingerprints:
+            self._fingerprint_staged(set(staged), mount)
+
+    def _fingerprint_staged(self, staged: set[str], mount) -> None:
+        """Fingerprint the source a run that skips nothing has just staged, in its transaction.
+
+        The same fingerprints `_plan` reads from the source, but most are computed over the
+        staged copies, which hold exactly the rows and values the source query would hash:
+        a scan of the local copy instead of a second read of the source.
+        """
+        try:
+            with timing.phase("plan.source_fingerprints"), connection.cursor() as cursor:
+                self.source_fingerprints = fingerprint.source_fingerprints(
+                    cursor, self.schema, self.steps, staged=staged
+                )
+        except Exception as error:
+            raise StagingFailed(
+                f"reading the MicroMasters source failed: {fdw.explain_mount_error(error, mount)}"
+            ) from error
 
     def _execute(self, step: Step, row: ImportRun) -> StepResult:
         if self.on_step_start:
