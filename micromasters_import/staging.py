@@ -525,18 +525,24 @@ def _build(cursor, name, schema, mm_user_ids, on_table, counted: dict) -> None:
             )
             parent_ids = cursor.fetchone()[0] or []
         remote = is_foreign(cursor, schema, table.source)
+        rows = None
         with local_aggregation_disabled(cursor, remote and table.pushdown is not None):
-            for statement, params in copy_statements(
-                table, schema, mm_user_ids, parent_ids, remote
+            for index, (statement, params) in enumerate(
+                copy_statements(table, schema, mm_user_ids, parent_ids, remote)
             ):
                 cursor.execute(statement, params or None)
+                if index == 1:  # CREATE TEMP TABLE ... AS: its row count, without a scan
+                    rows = cursor.rowcount
     else:
         cursor.execute("DROP TABLE IF EXISTS pg_temp.%s" % name)  # noqa: UP031
         cursor.execute(DERIVED_TABLES[name][0])
+        rows = None
     if on_table or timing.enabled():
         seconds = time.monotonic() - started
-        cursor.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(name)))
-        counted["rows"] = cursor.fetchone()[0]
+        if rows is None or rows < 0:
+            cursor.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(name)))
+            rows = cursor.fetchone()[0]
+        counted["rows"] = rows
         if on_table:
             on_table(name, counted["rows"], seconds)
     if timing.enabled():
