@@ -38,8 +38,15 @@ SESSION_SETTINGS = {
 }
 # The import's statements are each run once over a whole table; compiling them to machine code
 # (JIT) costs more than it saves: 0.3 to 1 s of compilation in most steps at 200,000 learners.
-# The run turns it off for its own session and puts the previous value back afterwards.
-RUN_SETTINGS = {"jit": "off"}
+# Their sorts and hashes of a few hundred thousand rows spill to disk at the default 4MB of
+# work_mem. The run sets both for its own session and puts the previous values back afterwards.
+RUN_SETTINGS = {"jit": "off", "work_mem": "64MB"}
+# The staged copies are temporary tables, held in the session's own buffers (8MB by default),
+# so a copy larger than that is written out and read back by every step. PostgreSQL lets a
+# session raise them only before its first temporary table, and never put them back after: so
+# the run raises them only in a session that has not used one yet (the command's own), and
+# leaves them raised; they are a ceiling, allocated as the copies need them.
+TEMP_BUFFERS = "256MB"
 CHECK_INTERVAL_SINCE = 140000
 OUR_APPLICATION_NAME = re.compile(rf"^{APPLICATION} pid=(\d+) host=(\S+)$")
 
@@ -129,6 +136,13 @@ def _keep_session_honest(cursor) -> dict[str, str]:
     for name, value in wanted.items():
         cursor.execute("SELECT current_setting(%s), set_config(%s, %s, false)", [name, name, value])
         previous[name] = cursor.fetchone()[0]
+    cursor.execute(
+        "SELECT pg_my_temp_schema() = 0 AND pg_size_bytes(current_setting('temp_buffers'))"
+        " < pg_size_bytes(%s)",
+        [TEMP_BUFFERS],
+    )
+    if cursor.fetchone()[0]:
+        cursor.execute("SELECT set_config('temp_buffers', %s, false)", [TEMP_BUFFERS])
     return previous
 
 
