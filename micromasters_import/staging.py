@@ -414,6 +414,10 @@ def copy_statements(
         (sql.SQL("CREATE TEMP TABLE {} AS {}").format(name, select), params),
     ]
     if use_pushdown:
+        # Statistics first: without them the planner guesses the copy's ids repeat, finds
+        # millions of matches for the join below, and at a million learners chooses to ask
+        # the source once per staged row instead of once for the rows to recompute.
+        statements.append((sql.SQL("ANALYZE {}").format(name), []))
         statements.append((_recompute(table, name, source, conditions), params))
     statements += [
         (sql.SQL("CREATE INDEX ON {} ({})").format(name, sql.SQL(columns)), [])
