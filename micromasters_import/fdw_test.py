@@ -25,6 +25,7 @@ from django.core.management.base import CommandError
 from django.db import connection
 from psycopg import sql
 
+from main.testing.databases import connect as _admin_connect
 from micromasters_import import fdw, runner
 from micromasters_import.factories import CourseIdFactory
 from micromasters_import.models import ImportRun
@@ -46,19 +47,6 @@ LEFTOVER_SERVER = re.compile(r"^mm_fdw_test_server_(\d+)$")
 # Characters that must be percent-encoded in a URL, to test the decoding and the scrubbing.
 PASSWORD = "Rd$pw/fdw@Test:91%"
 WRONG_PASSWORD = "Wrong#Pa55/for-fdw"
-
-
-def _admin_connect(dbname: str) -> psycopg.Connection:
-    """An autocommit superuser connection to any database of the test server."""
-    db = connection.settings_dict
-    return psycopg.connect(
-        host=db["HOST"] or "127.0.0.1",
-        port=db["PORT"] or 5432,
-        user=db["USER"],
-        password=db["PASSWORD"] or None,
-        dbname=dbname,
-        autocommit=True,
-    )
 
 
 def _url(password: str | None = PASSWORD, dbname: str = SOURCE_DB, port=None) -> str:

@@ -15,7 +15,6 @@ import time
 from io import StringIO
 from pathlib import Path
 
-import psycopg
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -23,6 +22,7 @@ from django.db import connection
 from psycopg import sql
 
 from courses.models import CourseRun
+from main.testing.databases import connect as other_connection
 from micromasters_import import lock
 from micromasters_import.factories import ImportRunFactory
 from micromasters_import.ledger import INTERRUPTED_ERROR, NOT_STARTED_ERROR, close_interrupted
@@ -37,19 +37,6 @@ from micromasters_import.source import factories as mm_factories
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 SLEEP = 120  # far longer than any bound asserted below: a test passing early proves the point
 SLOW_SCHEMA = f"mm_slow_source_{os.getpid()}"
-
-
-def other_connection() -> psycopg.Connection:
-    """A session of its own on the test database, like a second operator's terminal."""
-    db = connection.settings_dict
-    return psycopg.connect(
-        host=db["HOST"] or "127.0.0.1",
-        port=db["PORT"] or 5432,
-        user=db["USER"],
-        password=db["PASSWORD"] or None,
-        dbname=db["NAME"],
-        autocommit=True,
-    )
 
 
 def database_url() -> str:

@@ -8,11 +8,11 @@ reference, list it, and be recorded; a dry run and a second revert change nothin
 
 from io import StringIO
 
-import psycopg
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
+from main.testing.databases import connect as other_connection
 from micromasters_import import lock, report_scenario
 from micromasters_import.models import ImportBatch, ImportedRow, ImportRun
 
@@ -285,15 +285,7 @@ def test_reverting_twice_changes_nothing_and_a_later_import_brings_the_rows_back
 
 def test_a_revert_needs_the_import_lock(imported):
     _, batch = imported
-    settings = connection.settings_dict
-    with psycopg.connect(
-        host=settings["HOST"],
-        port=settings["PORT"],
-        user=settings["USER"],
-        password=settings["PASSWORD"] or None,
-        dbname=settings["NAME"],
-        autocommit=True,
-    ) as other:
+    with other_connection() as other:
         other.execute("SELECT pg_advisory_lock(%s)", [lock.LOCK_KEY])
         with pytest.raises(CommandError, match="already in progress") as error:
             revert(batch)
