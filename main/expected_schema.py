@@ -2,9 +2,9 @@
 
 The import is raw SQL, so a column whose type or nullability differs from production, or a
 missing or extra unique key (every unique key is an ON CONFLICT arbiter), would make the
-import pass here and fail there. This module is copied by hand from
-`/work/shared/reference/mitxonline_target_schema.md` (sections 1, 3 and 3.24), NOT generated
-from the models, so that `main/schema_test.py` catches any drift between the two.
+import pass here and fail there. This module was copied by hand from a catalog reading of a
+database MITx Online migrated itself (its tables, keys and conventions), NOT generated from
+the models, so that `main/schema_test.py` catches any drift between the two.
 
 Notation, chosen to read like the reference document:
 - types are the reference's short names (`varchar(n)`, `timestamptz`, `float8`, ...);

@@ -2,7 +2,8 @@
 
 Joining foreign tables straight from the numbered steps is hundreds of times slower than the
 same SQL on local tables: the planner has no estimates for foreign tables and re-scans remote
-tables once per outer row (see `fdw_performance.md`). So every source table is read through
+tables once per outer row (at 20,000 users: about 300 s with postgres_fdw's defaults, 6.5 s
+tuned, 0.75 s for the same SQL on local tables). So every source table is read through
 the mount exactly once, with only the columns (and, where a rule allows, the rows) the steps
 use, into a session-local `mm_*` table with indexes and fresh statistics. The numbered steps
 then join only local tables, on integers.

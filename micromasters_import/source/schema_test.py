@@ -12,7 +12,7 @@ from micromasters_import.source.tables import (
     empty_source_tables,
 )
 
-# Written by hand from micromasters_source_schema.md (not from schema.sql), in physical order.
+# Written by hand from a catalog reading of MicroMasters (not from schema.sql), in physical order.
 N, NN = True, False
 EXPECTED_COLUMNS = {
     "auth_user": [
