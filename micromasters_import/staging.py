@@ -60,6 +60,8 @@ class StagedTable:
 KNOWN_SOURCE_COLUMNS = {
     "social_auth_usersocialauth": {"id", "provider", "uid", "user_id"},
     "auth_user": {"id", "username"},
+    # Read only by the list of learners left behind (left_behind.py), for their real names.
+    "profiles_profile": {"user_id", "first_name", "last_name"},
     "courses_program": {"id", "title"},
     "courses_course": {"id", "title", "program_id", "course_number", "edx_key"},
     "courses_courserun": {

@@ -13,7 +13,15 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from micromasters_import import lock, outcomes, preflight, progress, report, revert, staging
+from micromasters_import import (
+    app_settings,
+    lock,
+    outcomes,
+    preflight,
+    progress,
+    report,
+    revert,
+)
 from micromasters_import.ledger import step_states
 from micromasters_import.models import ImportBatch
 from micromasters_import.runner import Runner, StagingFailed, StepFailed, StepResult
@@ -92,7 +100,7 @@ class Command(BaseCommand):
         )
         how.add_argument(
             "--source-schema",
-            default=staging.SOURCE_SCHEMA,
+            default=app_settings.source_schema(),
             help="Schema where MicroMasters is mounted (default: %(default)s).",
         )
 
