@@ -13,8 +13,9 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from courses.factories import CourseRunCertificateFactory
-from micromasters_import import outcomes, report_scenario
+from micromasters_import import outcomes
 from micromasters_import.models import ImportBatch, ImportedRow, ImportRun
+from micromasters_import.testing import report_scenario
 
 
 def import_all(**options):

@@ -15,9 +15,10 @@ from courses.factories import (
 from courses.models import CourseRunCertificate, CourseRunEnrollment
 from ecommerce.factories import OrderFactory, TransactionFactory
 from ecommerce.models import Order, Transaction
-from micromasters_import import invariants, report, report_scenario
+from micromasters_import import invariants, report
 from micromasters_import.models import ImportBatch
 from micromasters_import.source import factories as mm_factories
+from micromasters_import.testing import report_scenario
 from users.factories import UserFactory
 
 CERTIFICATES = "every imported certificate has an enrollment"

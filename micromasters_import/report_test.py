@@ -16,9 +16,10 @@ from courses.models import (
 )
 from ecommerce.models import Line, Order, Transaction
 from flexiblepricing.models import FlexiblePrice
-from micromasters_import import report, report_scenario
+from micromasters_import import report
 from micromasters_import.models import ImportBatch, ImportRun
-from micromasters_import.report_scenario import EXPECTED_FIRST_RUN
+from micromasters_import.testing import report_scenario
+from micromasters_import.testing.report_scenario import EXPECTED_FIRST_RUN
 
 TARGET_MODELS = [
     CourseRun.all_objects,
