@@ -22,7 +22,7 @@ from django.db.migrations.loader import MigrationLoader
 from psycopg import sql
 
 from main.testing import mitxonline_database as real
-from micromasters_import import fdw
+from micromasters_import.mount import fdw
 from micromasters_import.source import factories as mm
 from micromasters_import.source.tables import create_source_schema
 

@@ -19,17 +19,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.text import capfirst
 
-from micromasters_import import (
-    forms,
-    left_behind,
-    outcomes,
-    readiness,
-    report,
-    report_page,
-    source_lookup,
-    suggestions,
-)
-from micromasters_import.explain import CANDIDATE_TABLE
+from micromasters_import.engine import left_behind, outcomes, report
+from micromasters_import.engine.explain import CANDIDATE_TABLE
 from micromasters_import.models import (
     CourseCertificateRevisionId,
     CourseId,
@@ -39,6 +30,7 @@ from micromasters_import.models import (
     ProgramId,
     ProgramTierId,
 )
+from micromasters_import.operator import forms, readiness, report_page, source_lookup, suggestions
 
 LEFT_BEHIND_PERMISSION = "micromasters_import.view_learners_left_behind"
 LEFT_BEHIND_PAGE = 200

@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from courses.factories import CourseRunCertificateFactory
-from micromasters_import import outcomes
+from micromasters_import.engine import outcomes
 from micromasters_import.models import ImportBatch, ImportedRow, ImportRun
 from micromasters_import.testing import report_scenario
 

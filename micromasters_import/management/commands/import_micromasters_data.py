@@ -13,19 +13,12 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from micromasters_import import (
-    app_settings,
-    lock,
-    outcomes,
-    preflight,
-    progress,
-    report,
-    revert,
-)
-from micromasters_import.ledger import step_states
+from micromasters_import import app_settings
+from micromasters_import.engine import lock, outcomes, preflight, progress, report, revert
+from micromasters_import.engine.ledger import step_states
+from micromasters_import.engine.runner import Runner, StagingFailed, StepFailed, StepResult
+from micromasters_import.engine.steps import SelectionError, Step, discover, select
 from micromasters_import.models import ImportBatch
-from micromasters_import.runner import Runner, StagingFailed, StepFailed, StepResult
-from micromasters_import.steps import SelectionError, Step, discover, select
 
 USAGE_ERROR = 2
 STEP_FAILED = 1

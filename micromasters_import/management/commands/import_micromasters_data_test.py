@@ -26,7 +26,8 @@ from django.urls import reverse
 from courses.factories import CourseFactory, ProgramFactory
 from courses.models import CourseRun, ProgramEnrollment
 from main.testing.databases import connect as other_connection
-from micromasters_import import lock, progress
+from micromasters_import.engine import lock, progress
+from micromasters_import.engine.steps import SQL_DIR, discover
 from micromasters_import.factories import ImportRunFactory, ProgramTierIdFactory
 from micromasters_import.management.commands import import_micromasters_data as command
 from micromasters_import.models import (
@@ -37,7 +38,6 @@ from micromasters_import.models import (
     ProgramId,
 )
 from micromasters_import.source import factories as mm_factories
-from micromasters_import.steps import SQL_DIR, discover
 from users.factories import UserFactory
 from wagtailcore.factories import RevisionFactory
 

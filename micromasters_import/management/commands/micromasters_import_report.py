@@ -15,16 +15,9 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from micromasters_import import (
-    app_settings,
-    explain,
-    fdw,
-    left_behind,
-    lock,
-    outcomes,
-    report,
-    skipped,
-)
+from micromasters_import import app_settings
+from micromasters_import.engine import explain, left_behind, lock, outcomes, report, skipped
+from micromasters_import.mount import fdw
 
 USAGE_ERROR = 2
 PERMISSION = "micromasters_import.view_learners_left_behind"

@@ -13,7 +13,7 @@ from django.db import connection
 from courses.models import CourseRunCertificate, CourseRunEnrollment, CourseRunGrade
 from ecommerce.models import Order
 from main.testing.databases import connect as other_connection
-from micromasters_import import lock, outcomes
+from micromasters_import.engine import lock, outcomes
 from micromasters_import.models import ImportBatch, ImportedRow, ImportRun
 from micromasters_import.testing import report_scenario
 from micromasters_import.testing.report_scenario import EXPECTED_FIRST_RUN

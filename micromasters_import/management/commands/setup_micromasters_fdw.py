@@ -3,7 +3,7 @@
 Idempotent, like `migrate`: run it again after a password rotation or a host change and the
 mount is brought up to date. The connection comes only from MICROMASTERS_DATABASE_URL in the
 environment (never from the command line, where passwords end up in shell history and `ps`),
-and the password is shown as `***` everywhere. The logic lives in `micromasters_import.fdw`;
+and the password is shown as `***` everywhere. The logic lives in `micromasters_import.mount.fdw`;
 this module only parses options, manages the transaction and prints.
 
 Exit codes: 0 done (or `--check` found everything), 2 a configuration problem or, with
@@ -15,7 +15,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, connections, transaction
 
-from micromasters_import import app_settings, fdw
+from micromasters_import import app_settings
+from micromasters_import.mount import fdw
 
 CONFIG_ERROR = 2
 

@@ -15,7 +15,7 @@ from courses.factories import (
 from courses.models import CourseRunCertificate, CourseRunEnrollment
 from ecommerce.factories import OrderFactory, TransactionFactory
 from ecommerce.models import Order, Transaction
-from micromasters_import import invariants, report
+from micromasters_import.engine import invariants, report
 from micromasters_import.models import ImportBatch
 from micromasters_import.source import factories as mm_factories
 from micromasters_import.testing import report_scenario

@@ -16,7 +16,7 @@ from courses.models import (
 )
 from ecommerce.models import Line, Order, Transaction
 from flexiblepricing.models import FlexiblePrice
-from micromasters_import import report
+from micromasters_import.engine import report
 from micromasters_import.models import ImportBatch, ImportRun
 from micromasters_import.testing import report_scenario
 from micromasters_import.testing.report_scenario import EXPECTED_FIRST_RUN

@@ -11,10 +11,11 @@ import re
 
 from django.db import DatabaseError, transaction
 
-from micromasters_import import fdw, staging
+from micromasters_import.engine import staging
+from micromasters_import.engine.runner import one_line
+from micromasters_import.engine.steps import Step
 from micromasters_import.models import ImportRun
-from micromasters_import.runner import one_line
-from micromasters_import.steps import Step
+from micromasters_import.mount import fdw
 
 
 def source_problems(cursor, steps: list[Step], schema: str) -> list[str]:

@@ -26,11 +26,12 @@ from django.db import connection
 from psycopg import sql
 
 from main.testing.databases import connect as _admin_connect
-from micromasters_import import fdw, runner
+from micromasters_import.engine import runner
+from micromasters_import.engine.steps import discover, select
 from micromasters_import.factories import CourseIdFactory
 from micromasters_import.models import ImportRun
+from micromasters_import.mount import fdw
 from micromasters_import.source.tables import create_source_schema
-from micromasters_import.steps import discover, select
 
 pytestmark = pytest.mark.fdw
 
@@ -361,7 +362,7 @@ def test_wrong_password_exit_code_and_output_of_the_real_command(mount_env):
             SERVER,
             "--no-color",
         ],
-        cwd=Path(__file__).resolve().parent.parent,
+        cwd=Path(__file__).resolve().parents[2],
         env=env,
         capture_output=True,
         text=True,
@@ -656,7 +657,7 @@ def _setup_as(role: str, role_password: str, *args: str) -> subprocess.Completed
             "--no-color",
             *args,
         ],
-        cwd=Path(__file__).resolve().parent.parent,
+        cwd=Path(__file__).resolve().parents[2],
         env={
             **os.environ,
             "DATABASE_URL": (

@@ -12,7 +12,7 @@ import json
 
 from django.core.exceptions import ValidationError
 
-from micromasters_import import outcomes
+from micromasters_import.engine import outcomes
 from micromasters_import.models import ImportBatch, ImportRun
 
 STATUS_MARK = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "info": "INFO", "n/a": " n/a"}

@@ -2,8 +2,8 @@
 
 import pytest
 
-from micromasters_import import suggestions
-from micromasters_import.suggestions import (
+from micromasters_import.operator import suggestions
+from micromasters_import.operator.suggestions import (
     HIGH,
     LOW,
     MEDIUM,

@@ -13,7 +13,7 @@ import pytest
 from django.db import connection, transaction
 from psycopg import sql
 
-from micromasters_import import staging
+from micromasters_import.engine import staging
 from micromasters_import.source.factories import MMCachedEnrollmentFactory
 
 # (data, staged is_active as JSON text (its value, never cast), staged mode)

@@ -24,7 +24,7 @@ from courses.models import (
 )
 from ecommerce.models import Order
 from flexiblepricing.models import FlexiblePrice
-from micromasters_import import left_behind
+from micromasters_import.engine import left_behind
 from micromasters_import.models import ImportBatch
 from micromasters_import.source import factories as mm_factories
 from micromasters_import.testing import report_scenario

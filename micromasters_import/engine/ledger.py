@@ -11,9 +11,9 @@ from django.db import connection
 from django.db.models import Sum
 from mitol.common.utils.datetime import now_in_utc
 
-from micromasters_import import lock
+from micromasters_import.engine import lock
+from micromasters_import.engine.steps import Step
 from micromasters_import.models import ImportRun
-from micromasters_import.steps import Step
 
 ATTEMPTS = [
     ImportRun.DONE,

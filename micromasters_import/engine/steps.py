@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from micromasters_import import staging
+from micromasters_import.engine import staging
 
-SQL_DIR = Path(__file__).resolve().parent / "sql"
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 FILE_NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
 INSERT = re.compile(r"INSERT\s+INTO\s+([a-z_][a-z0-9_]*)\s*\(([^)]*)\)", re.IGNORECASE)
 # The operator-filled ID mappings; every one ends in "id" (courseid, programtierid, ...), which

@@ -13,9 +13,10 @@ from django.urls import reverse
 from psycopg import sql
 
 from courses.factories import CourseFactory
-from micromasters_import import fdw, source_lookup
 from micromasters_import.factories import CourseIdFactory, ProgramIdFactory, ProgramTierIdFactory
 from micromasters_import.models import CourseId
+from micromasters_import.mount import fdw
+from micromasters_import.operator import source_lookup
 from micromasters_import.source import factories as mm_factories
 
 

@@ -22,8 +22,8 @@ from django.apps import apps
 from django.db import DatabaseError, transaction
 from psycopg import sql
 
-from micromasters_import import staging
-from micromasters_import.steps import Step
+from micromasters_import.engine import staging
+from micromasters_import.engine.steps import Step
 
 LOCAL_TABLE = re.compile(
     r"\b(users_user|courses_[a-z_]+|ecommerce_[a-z_]+|flexiblepricing_[a-z_]+"

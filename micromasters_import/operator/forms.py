@@ -13,8 +13,8 @@ validated exactly like a mapping typed by hand.
 from django import forms
 from django.core.exceptions import ValidationError
 
-from micromasters_import import source_lookup
 from micromasters_import.models import CourseId, ProgramId, ProgramTierId
+from micromasters_import.operator import source_lookup
 
 
 class SourceCheckedForm(forms.ModelForm):

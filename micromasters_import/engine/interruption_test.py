@@ -23,9 +23,13 @@ from psycopg import sql
 
 from courses.models import CourseRun
 from main.testing.databases import connect as other_connection
-from micromasters_import import lock
+from micromasters_import.engine import lock
+from micromasters_import.engine.ledger import (
+    INTERRUPTED_ERROR,
+    NOT_STARTED_ERROR,
+    close_interrupted,
+)
 from micromasters_import.factories import ImportRunFactory
-from micromasters_import.ledger import INTERRUPTED_ERROR, NOT_STARTED_ERROR, close_interrupted
 from micromasters_import.management.commands.import_micromasters_data_test import (
     learner,
     mapped_course,
@@ -34,7 +38,7 @@ from micromasters_import.management.commands.import_micromasters_data_test impor
 from micromasters_import.models import ImportRun
 from micromasters_import.source import factories as mm_factories
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROJECT_DIR = Path(__file__).resolve().parents[2]
 SLEEP = 120  # far longer than any bound asserted below: a test passing early proves the point
 SLOW_SCHEMA = f"mm_slow_source_{os.getpid()}"
 
@@ -188,7 +192,7 @@ HOLDER = textwrap.dedent(
     """
     import sys
     import psycopg
-    from micromasters_import.lock import LOCK_KEY, application_name
+    from micromasters_import.engine.lock import LOCK_KEY, application_name
     # An import session as an older version of this tool held it: no client checks.
     with psycopg.connect(sys.argv[1], autocommit=True, application_name=application_name()) as c:
         c.execute("SELECT pg_advisory_lock(%s)", [LOCK_KEY])

@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from mitol.common.utils.datetime import now_in_utc
 
-from micromasters_import import fdw, fingerprint, invariants, ledger, lock, outcomes, staging
+from micromasters_import.engine import fingerprint, invariants, ledger, lock, outcomes, staging
+from micromasters_import.engine.steps import Step
 from micromasters_import.models import ImportBatch, ImportRun
-from micromasters_import.steps import Step
+from micromasters_import.mount import fdw
 
 
 class StepFailed(RuntimeError):

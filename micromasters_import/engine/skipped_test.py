@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from courses.models import CourseRunEnrollment, CourseRunGrade
-from micromasters_import import lock, skipped
+from micromasters_import.engine import lock, skipped
 from micromasters_import.models import ImportBatch, ImportedRow, ImportRun
 from micromasters_import.source import factories as mm_factories
 from micromasters_import.testing import report_scenario

@@ -13,15 +13,16 @@ from dataclasses import dataclass, field
 
 from django.db import connection
 
-from micromasters_import import preflight, source_lookup
-from micromasters_import.ledger import StepState, step_states
+from micromasters_import.engine import preflight
+from micromasters_import.engine.ledger import StepState, step_states
+from micromasters_import.engine.steps import Step, discover
 from micromasters_import.models import (
     CourseCertificateRevisionId,
     CourseId,
     ProgramId,
     ProgramTierId,
 )
-from micromasters_import.steps import Step, discover
+from micromasters_import.operator import source_lookup
 
 # How many unmapped rows of each kind the page lists (the counts are always complete).
 LIST_LIMIT = 100

@@ -13,7 +13,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from main.testing.databases import connect as other_connection
-from micromasters_import import lock
+from micromasters_import.engine import lock
 from micromasters_import.models import ImportBatch, ImportedRow, ImportRun
 from micromasters_import.testing import report_scenario
 

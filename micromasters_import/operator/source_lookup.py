@@ -34,7 +34,8 @@ from dataclasses import dataclass
 from django.db import DatabaseError, connection, transaction
 from psycopg import sql
 
-from micromasters_import import app_settings, fdw
+from micromasters_import import app_settings
+from micromasters_import.mount import fdw
 
 log = logging.getLogger(__name__)
 
@@ -542,7 +543,7 @@ def source_row(table: str, ref: int, schema: str | None = None) -> SourceRow | N
     Returns None when there is no such row; raises LookupError, with the operator's sentence,
     when the source cannot be read. Only tables the import reads (staging's list) are allowed.
     """
-    from micromasters_import.staging import KNOWN_SOURCE_COLUMNS
+    from micromasters_import.engine.staging import KNOWN_SOURCE_COLUMNS
 
     schema = schema or default_schema()
     if table not in KNOWN_SOURCE_COLUMNS:

@@ -24,7 +24,8 @@ from dataclasses import dataclass, fields
 
 from psycopg import sql
 
-from micromasters_import import source_lookup, staging
+from micromasters_import.engine import staging
+from micromasters_import.operator import source_lookup
 
 NO_LINKED_ACCOUNT = "no_linked_account"
 UNKNOWN_USER = "unknown_mitxonline_user"

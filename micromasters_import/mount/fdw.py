@@ -34,7 +34,7 @@ from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlsplit
 
 from psycopg import sql
 
-from micromasters_import import staging
+from micromasters_import.engine import staging
 
 DEFAULT_SERVER = "micromasters_server"
 DEFAULT_REMOTE_SCHEMA = "public"

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 from django.urls import reverse
 
-from micromasters_import import outcomes, report
-from micromasters_import.explain import CANDIDATE_TABLE
+from micromasters_import.engine import outcomes, report
+from micromasters_import.engine.explain import CANDIDATE_TABLE
 
 INSERTED_COLOUR = "#2e7d32"
 PRESENT_COLOUR = "#78909c"

@@ -351,8 +351,8 @@ class Suggestions:
 
 def gather(schema: str | None = None) -> Suggestions:
     """Read MicroMasters (through the mount) and MITx Online, and propose mappings."""
-    from micromasters_import import source_lookup
     from micromasters_import.models import CourseId, ProgramId
+    from micromasters_import.operator import source_lookup
 
     Course = apps.get_model("courses", "Course")
     CourseRun = apps.get_model("courses", "CourseRun")
@@ -417,7 +417,7 @@ def create(keys: Iterable[str], schema: str | None = None) -> list[Outcome]:
     """
     from django.db import transaction
 
-    from micromasters_import import forms, source_lookup
+    from micromasters_import.operator import forms, source_lookup
 
     schema = schema or source_lookup.default_schema()
     problem = source_lookup.problem(schema)

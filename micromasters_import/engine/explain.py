@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from django.db import connection, transaction
 from psycopg import sql
 
-from micromasters_import import lock, outcomes, staging
+from micromasters_import.engine import lock, outcomes, staging
+from micromasters_import.engine.steps import Step, discover
 from micromasters_import.models import ImportedRow
-from micromasters_import.steps import Step, discover
 
 # The MicroMasters table whose rows each step classifies (the `ref` ids it reports).
 CANDIDATE_TABLE = {

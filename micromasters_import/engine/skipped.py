@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 
 from django.db import connection, transaction
 
-from micromasters_import import lock, outcomes, staging
-from micromasters_import.explain import CANDIDATE_TABLE
-from micromasters_import.steps import Step, discover
+from micromasters_import.engine import lock, outcomes, staging
+from micromasters_import.engine.explain import CANDIDATE_TABLE
+from micromasters_import.engine.steps import Step, discover
 
 # Large enough for any source table: array slices past the end simply stop there.
 NO_LIMIT = 2_147_483_647

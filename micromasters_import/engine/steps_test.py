@@ -4,7 +4,7 @@ import hashlib
 
 import pytest
 
-from micromasters_import.steps import SQL_DIR, SelectionError, Step, discover, select
+from micromasters_import.engine.steps import SQL_DIR, SelectionError, Step, discover, select
 
 ALL_NUMS = [f"{n:03d}" for n in range(1, 14)]
 
