@@ -22,7 +22,7 @@ from django.db.migrations.loader import MigrationLoader
 from psycopg import sql
 
 from main.testing import mitxonline_database as real
-from micromasters_import.mount import fdw
+from micromasters_import import mount
 from micromasters_import.source import factories as mm
 from micromasters_import.source.tables import create_source_schema
 
@@ -394,7 +394,7 @@ def test_the_readme_commands_mount_and_import_the_expected_rows_then_a_rerun_ins
             """SELECT foreign_table_name FROM information_schema.foreign_tables
                 WHERE foreign_table_schema = 'micromasters'"""
         ).fetchall()
-    assert {name for (name,) in mounted} == set(fdw.required_tables())
+    assert {name for (name,) in mounted} == set(mount.required_tables())
     listing = succeeds("import_micromasters_data", "--list")
     assert "never run" in listing.stdout
     dry = succeeds("import_micromasters_data", "--all", "--dry-run", "--noinput")

@@ -15,7 +15,7 @@ from micromasters_import.engine import staging
 from micromasters_import.engine.runner import one_line
 from micromasters_import.engine.steps import Step
 from micromasters_import.models import ImportRun
-from micromasters_import.mount import fdw
+from micromasters_import.mount.tables import explain_mount_error, mount_of
 
 
 def source_problems(cursor, steps: list[Step], schema: str) -> list[str]:
@@ -145,11 +145,11 @@ def sql_problems(cursor, steps: list[Step], schema: str) -> list[str]:
         names |= step.staged_tables
     problems = []
     with transaction.atomic():
-        mount = fdw.mount_of(cursor, schema)  # before the remote is read: see explain_mount_error
+        mount = mount_of(cursor, schema)  # before the remote is read: see explain_mount_error
         try:
             staging.stage(cursor, names, schema, mm_user_ids=[])
         except DatabaseError as error:
-            reason = fdw.explain_mount_error(error, mount)
+            reason = explain_mount_error(error, mount)
             problems.append(f"reading the MicroMasters source failed: {reason}")
             transaction.set_rollback(True)
             return problems

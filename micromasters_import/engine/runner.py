@@ -22,7 +22,7 @@ from mitol.common.utils.datetime import now_in_utc
 from micromasters_import.engine import fingerprint, invariants, ledger, lock, outcomes, staging
 from micromasters_import.engine.steps import Step
 from micromasters_import.models import ImportBatch, ImportRun
-from micromasters_import.mount import fdw
+from micromasters_import.mount.tables import explain_mount_error, mount_of
 
 
 class StepFailed(RuntimeError):
@@ -273,12 +273,12 @@ class Runner:
         # Read before anything touches the remote: once a read through the mount fails, the
         # transaction is aborted and the catalog can no longer say where the mount points.
         with connection.cursor() as cursor:
-            mount = fdw.mount_of(cursor, self.schema)
+            mount = mount_of(cursor, self.schema)
         try:
             self._plan()
         except Exception as error:
             raise StagingFailed(
-                f"reading the MicroMasters source failed: {fdw.explain_mount_error(error, mount)}"
+                f"reading the MicroMasters source failed: {explain_mount_error(error, mount)}"
             ) from error
         names: set[str] = set()
         selected: set[str] = set()
@@ -299,7 +299,7 @@ class Runner:
         except Exception as error:
             staged.clear()
             raise StagingFailed(
-                f"copying the MicroMasters source failed: {fdw.explain_mount_error(error, mount)}"
+                f"copying the MicroMasters source failed: {explain_mount_error(error, mount)}"
             ) from error
         if self.on_staged:
             self.on_staged(staged, time.monotonic() - started)

@@ -54,7 +54,7 @@ class StagedTable:
 
 
 # The columns of the source tables that staging may read; preflight checks each one exists.
-# The mount (fdw.required_tables) covers every table named here, so the columns the operator's
+# The mount (mount.required_tables) covers every table named here, so the columns the operator's
 # admin reads to describe mappings (source_lookup: course numbers and keys, tier names and
 # income thresholds) are listed too; preflight only checks the columns staging reads.
 KNOWN_SOURCE_COLUMNS = {

@@ -26,11 +26,11 @@ from django.db import connection
 from psycopg import sql
 
 from main.testing.databases import connect as _admin_connect
+from micromasters_import import mount
 from micromasters_import.engine import runner
 from micromasters_import.engine.steps import discover, select
 from micromasters_import.factories import CourseIdFactory
 from micromasters_import.models import ImportRun
-from micromasters_import.mount import fdw
 from micromasters_import.source.tables import create_source_schema
 
 pytestmark = pytest.mark.fdw
@@ -226,7 +226,7 @@ def test_mounts_the_tables_idempotently(mount_env):
             [SCHEMA],
         )
     }
-    assert mounted == set(fdw.required_tables())
+    assert mounted == set(mount.required_tables())
     options = server_options()
     assert options["fetch_size"] == "10000"
     assert options["use_remote_estimate"] == "true"
@@ -257,12 +257,12 @@ def test_check_reports_version_and_counts(mount_env):
     counts = dict(
         line.split()
         for line in out.splitlines()
-        if line.startswith("  ") and line.split()[0] in fdw.KEY_TABLES and len(line.split()) == 2
+        if line.startswith("  ") and line.split()[0] in mount.KEY_TABLES and len(line.split()) == 2
     )
     assert counts["auth_user"] == "2"
     assert counts["social_auth_usersocialauth"] == "1"
     assert counts["grades_finalgrade"] == "0"
-    assert f"All {len(fdw.required_tables())} tables the import needs are mounted." in out
+    assert f"All {len(mount.required_tables())} tables the import needs are mounted." in out
     assert "password ***" in out
     assert_no_password(out, err)
 
@@ -427,7 +427,7 @@ def test_non_superuser_mounts_with_a_password(mount_env, source_server):
 
 
 def test_parse_url_masks_and_decodes():
-    source = fdw.parse_url(
+    source = mount.parse_url(
         f"postgresql://{READER}:{quote(PASSWORD, safe='')}@db.example.org:6543/mm?sslmode=require"
     )
     assert source.password == PASSWORD
@@ -435,7 +435,7 @@ def test_parse_url_masks_and_decodes():
     assert source.server_options == {"sslmode": "require"}
     assert source.masked() == (f"postgresql://{READER}:***@db.example.org:6543/mm?sslmode=require")
     assert PASSWORD not in repr(source)
-    assert fdw.scrub(f"oops {quote(PASSWORD, safe='')} and {PASSWORD}\n", source.secrets()) == (
+    assert mount.scrub(f"oops {quote(PASSWORD, safe='')} and {PASSWORD}\n", source.secrets()) == (
         "oops *** and ***"
     )
 

@@ -35,7 +35,8 @@ from django.db import DatabaseError, connection, transaction
 from psycopg import sql
 
 from micromasters_import import app_settings
-from micromasters_import.mount import fdw
+from micromasters_import.mount.source_url import database_cause
+from micromasters_import.mount.tables import explain_mount_error, mount_of
 
 log = logging.getLogger(__name__)
 
@@ -226,7 +227,7 @@ def _shorten_connect_timeout(cursor, schema: str, tables: list[str]) -> int | No
 
 def _unreadable(schema: str, error: Exception, mount, connect_timeout: int | None) -> str:
     """The page's one sentence for a failed read: "did not answer" when it timed out."""
-    cause = fdw.database_cause(error)
+    cause = database_cause(error)
     diag = getattr(cause, "diag", None)
     parts = [getattr(diag, "message_primary", None), getattr(diag, "message_detail", None)]
     text = " ".join(filter(None, parts)) or str(cause)
@@ -243,7 +244,7 @@ def _unreadable(schema: str, error: Exception, mount, connect_timeout: int | Non
         )
     if "timeout expired" in text:
         return f'The MicroMasters source (schema "{schema}"{where}) did not answer.'
-    reason = fdw.explain_mount_error(error, mount)
+    reason = explain_mount_error(error, mount)
     return f'The MicroMasters source (schema "{schema}") could not be read: {reason}'
 
 
@@ -268,7 +269,7 @@ def _read(schema: str, tables: list[str], build, optional: tuple[str, ...] = ())
                     f'The MicroMasters source (schema "{schema}") lacks table(s) '
                     f"{', '.join(required_missing)}: re-run ./manage.py setup_micromasters_fdw."
                 )
-            mount = fdw.mount_of(cursor, schema)
+            mount = mount_of(cursor, schema)
             present = {table for table in optional if table not in missing}
             connect_timeout = _shorten_connect_timeout(cursor, schema, [*tables, *present])
             cursor.execute("SELECT set_config('statement_timeout', %s, true)", [str(TIMEOUT_MS)])

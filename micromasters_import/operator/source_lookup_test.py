@@ -13,9 +13,9 @@ from django.urls import reverse
 from psycopg import sql
 
 from courses.factories import CourseFactory
+from micromasters_import import mount
 from micromasters_import.factories import CourseIdFactory, ProgramIdFactory, ProgramTierIdFactory
 from micromasters_import.models import CourseId
-from micromasters_import.mount import fdw
 from micromasters_import.operator import source_lookup
 from micromasters_import.source import factories as mm_factories
 
@@ -204,7 +204,7 @@ def hanging_mount(db, micromasters_schema, settings):
             ).format(
                 sql.Identifier(HANG_SERVER),
                 sql.Literal(str(listener.port)),
-                sql.Literal(str(fdw.DEFAULT_CONNECT_TIMEOUT)),
+                sql.Literal(str(mount.DEFAULT_CONNECT_TIMEOUT)),
             )
         )
         cursor.execute(

@@ -17,7 +17,7 @@ from django.db import connection
 
 from micromasters_import import app_settings
 from micromasters_import.engine import explain, left_behind, lock, outcomes, report, skipped
-from micromasters_import.mount import fdw
+from micromasters_import.mount.tables import explain_mount_error, mount_of
 
 USAGE_ERROR = 2
 PERMISSION = "micromasters_import.view_learners_left_behind"
@@ -98,13 +98,13 @@ class Command(BaseCommand):
 
     def _explain(self, who: str, schema: str) -> None:
         with connection.cursor() as cursor:
-            mount = fdw.mount_of(cursor, schema)
+            mount = mount_of(cursor, schema)
         try:
             learner = explain.find_learner(who, schema)
         except explain.UnknownLearner as error:
             raise CommandError(str(error), returncode=USAGE_ERROR) from error
         except Exception as error:
-            reason = fdw.explain_mount_error(error, mount)
+            reason = explain_mount_error(error, mount)
             raise CommandError(
                 f"Cannot read the MicroMasters source in schema {schema!r}: {reason}",
                 returncode=USAGE_ERROR,
@@ -155,13 +155,13 @@ class Command(BaseCommand):
             raise CommandError(str(error), returncode=USAGE_ERROR) from error
         schema = options["source_schema"]
         with connection.cursor() as cursor:
-            mount = fdw.mount_of(cursor, schema)
+            mount = mount_of(cursor, schema)
         try:
             found = skipped.collect(step, reason, schema)
         except lock.ImportInProgress as error:
             raise CommandError(str(error), returncode=USAGE_ERROR) from error
         except Exception as error:
-            reason_text = fdw.explain_mount_error(error, mount)
+            reason_text = explain_mount_error(error, mount)
             raise CommandError(
                 f"Cannot list the rows step {step.num} skips: {reason_text}", returncode=USAGE_ERROR
             ) from error
