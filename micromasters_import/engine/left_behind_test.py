@@ -7,11 +7,10 @@ user has; every other learner imports (or is skipped for a reason that is not th
 import csv
 import io
 import json
-from io import StringIO
 
 import pytest
 from django.contrib.auth.models import Permission
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError
 from django.db import connection
 from django.urls import reverse
 
@@ -25,9 +24,9 @@ from courses.models import (
 from ecommerce.models import Order
 from flexiblepricing.models import FlexiblePrice
 from micromasters_import.engine import left_behind
-from micromasters_import.models import ImportBatch
 from micromasters_import.source import factories as mm_factories
 from micromasters_import.testing import report_scenario
+from micromasters_import.testing.commands import import_all, report
 from users.factories import UserFactory
 
 # Each kind of waiting row, and the step whose run report counts it.
@@ -41,23 +40,6 @@ STEP_OF = {
     "program_certificates": "012",
 }
 ONE_OF_EACH = dict.fromkeys(left_behind.WAITING, 1)
-
-
-def import_all():
-    call_command(
-        "import_micromasters_data",
-        all=True,
-        interactive=False,
-        stdout=StringIO(),
-        stderr=StringIO(),
-    )
-    return ImportBatch.objects.order_by("-id").first()
-
-
-def report(*args, **options):
-    out = StringIO()
-    call_command("micromasters_import_report", *args, stdout=out, stderr=StringIO(), **options)
-    return out.getvalue()
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from main.testing.databases import connect as other_connection
 from micromasters_import.engine import lock
 from micromasters_import.models import ImportBatch, ImportedRow, ImportRun
 from micromasters_import.testing import report_scenario
+from micromasters_import.testing.commands import import_all
 
 LEDGER_TABLES = {
     "micromasters_import_importrun",
@@ -28,11 +29,6 @@ def command(*args, **options):
     out = StringIO()
     call_command("import_micromasters_data", *args, stdout=out, stderr=StringIO(), **options)
     return out.getvalue()
-
-
-def import_all():
-    command(all=True, interactive=False)
-    return ImportBatch.objects.order_by("-id").first()
 
 
 def revert(batch, **options):

@@ -3,11 +3,10 @@
 import csv
 import io
 import json
-from io import StringIO
 
 import psycopg
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError
 from django.db import connection
 
 from courses.models import CourseRunEnrollment, CourseRunGrade
@@ -15,23 +14,7 @@ from micromasters_import.engine import lock, skipped
 from micromasters_import.models import ImportBatch, ImportedRow, ImportRun
 from micromasters_import.source import factories as mm_factories
 from micromasters_import.testing import report_scenario
-
-
-def import_all():
-    call_command(
-        "import_micromasters_data",
-        all=True,
-        interactive=False,
-        stdout=StringIO(),
-        stderr=StringIO(),
-    )
-    return ImportBatch.objects.order_by("-id").first()
-
-
-def report(*args, **options):
-    out = StringIO()
-    call_command("micromasters_import_report", *args, stdout=out, stderr=StringIO(), **options)
-    return out.getvalue()
+from micromasters_import.testing.commands import import_all, report
 
 
 @pytest.fixture

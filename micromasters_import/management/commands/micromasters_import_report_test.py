@@ -4,10 +4,9 @@ import csv
 import io
 import json
 import uuid
-from io import StringIO
 
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError
 from django.db import connection
 
 from courses.models import CourseRunCertificate, CourseRunEnrollment, CourseRunGrade
@@ -16,25 +15,9 @@ from main.testing.databases import connect as other_connection
 from micromasters_import.engine import lock, outcomes
 from micromasters_import.models import ImportBatch, ImportedRow, ImportRun
 from micromasters_import.testing import report_scenario
+from micromasters_import.testing.commands import import_all
+from micromasters_import.testing.commands import report as show
 from micromasters_import.testing.report_scenario import EXPECTED_FIRST_RUN
-
-
-def import_all(**options):
-    call_command(
-        "import_micromasters_data",
-        all=True,
-        interactive=False,
-        stdout=StringIO(),
-        stderr=StringIO(),
-        **options,
-    )
-    return ImportBatch.objects.order_by("-id").first()
-
-
-def show(*args, **options):
-    out = StringIO()
-    call_command("micromasters_import_report", *args, stdout=out, stderr=StringIO(), **options)
-    return out.getvalue()
 
 
 def ledger_and_target():
