@@ -470,3 +470,28 @@ def test_the_readme_commands_mount_and_import_the_expected_rows_then_a_rerun_ins
         ).fetchall()
     assert [step for step, _, _ in rows] == [f"{n:03d}" for n in range(1, 14)]
     assert {(status, inserted) for _, status, inserted in rows} == {("done", 0)}
+
+
+def test_the_first_run_is_reverted_exactly_and_can_be_imported_again(mitxonline, migrated):
+    with real.admin_connect(TARGET_DB) as conn:
+        imported = count_rows(conn)
+        first = conn.execute(
+            """SELECT batch FROM micromasters_import_importbatch
+                WHERE NOT dry_run ORDER BY id LIMIT 1"""
+        ).fetchone()[0]
+    assert sum(imported.values()) > 0, "runs after the README commands test"
+
+    listed = succeeds("import_micromasters_data", "--revert", str(first), "--dry-run")
+    assert "Would delete what run" in listed.stdout
+    reverted = succeeds("import_micromasters_data", "--revert", str(first), stdin="y\n")
+
+    assert "Kept" not in reverted.stdout
+    with real.admin_connect(TARGET_DB) as conn:
+        assert set(count_rows(conn).values()) == {0}
+        assert conn.execute("SELECT count(*) FROM micromasters_import_importedrow").fetchone() == (
+            0,
+        )
+    again = succeeds("import_micromasters_data", "--all", "--noinput")
+    assert "Traceback" not in again.stderr
+    with real.admin_connect(TARGET_DB) as conn:
+        assert count_rows(conn) == imported
