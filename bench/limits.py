@@ -21,8 +21,8 @@ import time
 
 from psycopg import sql
 
-from micromasters_import import staging
-from micromasters_import.steps import discover
+from micromasters_import.engine import staging
+from micromasters_import.engine.steps import discover
 
 WRITE_SCHEMA = "bench_limit"
 PROVENANCE = "micromasters_import_importedrow"

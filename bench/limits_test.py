@@ -12,8 +12,8 @@ from django.db import connection, transaction
 from psycopg import sql
 
 from bench import limits
-from micromasters_import import timing
-from micromasters_import.full_import_test import (  # noqa: F401 (world is a fixture)
+from micromasters_import.engine import timing
+from micromasters_import.engine.full_import_test import (  # noqa: F401 (world is a fixture)
     give_the_runs_products,
     latest_batch_rows,
     run,

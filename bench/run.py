@@ -111,7 +111,7 @@ def manage(
     """Run a management command against one target database, with one revision's code.
 
     Returns (seconds, output, rusage, run), where `run` has the wall-clock start and end and,
-    with `timings`, the phases the command recorded (see micromasters_import.timing).
+    with `timings`, the phases the command recorded (see micromasters_import.engine.timing).
     """
     env = dict(os.environ, DATABASE_URL=database_url)
     env.pop("PYTHONPATH", None)

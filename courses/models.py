@@ -1,10 +1,10 @@
 """The MITx Online catalogue and learner-record tables the import writes to.
 
-Each model reproduces its production table column for column (see
-`mitxonline_target_schema.md`, section 3) because the import is raw SQL: any column whose
-type, nullability or unique key differs from production would make tests pass here and fail
-there. Behaviour the raw SQL bypasses (managers, `save()` rules) is kept too, so tests can
-show what the ORM would and would not see after an import.
+Each model reproduces its production table column for column (as MITx Online's own
+migrations leave it) because the import is raw SQL: any column whose type, nullability or
+unique key differs from production would make tests pass here and fail there. Behaviour the
+raw SQL bypasses (managers, `save()` rules) is kept too, so tests can show what the ORM would
+and would not see after an import.
 
 Wagtail's page revisions and the B2B app's contract pages stand in their own apps
 (`wagtailcore`, `b2b`), under MITx Online's app labels; verifiable credentials get a small

@@ -22,7 +22,7 @@ from django.db.migrations.loader import MigrationLoader
 from psycopg import sql
 
 from main.testing import mitxonline_database as real
-from micromasters_import import fdw
+from micromasters_import import mount
 from micromasters_import.source import factories as mm
 from micromasters_import.source.tables import create_source_schema
 
@@ -394,7 +394,7 @@ def test_the_readme_commands_mount_and_import_the_expected_rows_then_a_rerun_ins
             """SELECT foreign_table_name FROM information_schema.foreign_tables
                 WHERE foreign_table_schema = 'micromasters'"""
         ).fetchall()
-    assert {name for (name,) in mounted} == set(fdw.required_tables())
+    assert {name for (name,) in mounted} == set(mount.required_tables())
     listing = succeeds("import_micromasters_data", "--list")
     assert "never run" in listing.stdout
     dry = succeeds("import_micromasters_data", "--all", "--dry-run", "--noinput")
@@ -470,3 +470,28 @@ def test_the_readme_commands_mount_and_import_the_expected_rows_then_a_rerun_ins
         ).fetchall()
     assert [step for step, _, _ in rows] == [f"{n:03d}" for n in range(1, 14)]
     assert {(status, inserted) for _, status, inserted in rows} == {("done", 0)}
+
+
+def test_the_first_run_is_reverted_exactly_and_can_be_imported_again(mitxonline, migrated):
+    with real.admin_connect(TARGET_DB) as conn:
+        imported = count_rows(conn)
+        first = conn.execute(
+            """SELECT batch FROM micromasters_import_importbatch
+                WHERE NOT dry_run ORDER BY id LIMIT 1"""
+        ).fetchone()[0]
+    assert sum(imported.values()) > 0, "runs after the README commands test"
+
+    listed = succeeds("import_micromasters_data", "--revert", str(first), "--dry-run")
+    assert "Would delete what run" in listed.stdout
+    reverted = succeeds("import_micromasters_data", "--revert", str(first), stdin="y\n")
+
+    assert "Kept" not in reverted.stdout
+    with real.admin_connect(TARGET_DB) as conn:
+        assert set(count_rows(conn).values()) == {0}
+        assert conn.execute("SELECT count(*) FROM micromasters_import_importedrow").fetchone() == (
+            0,
+        )
+    again = succeeds("import_micromasters_data", "--all", "--noinput")
+    assert "Traceback" not in again.stderr
+    with real.admin_connect(TARGET_DB) as conn:
+        assert count_rows(conn) == imported

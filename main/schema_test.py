@@ -1,9 +1,9 @@
-"""The migrated tables match MITx Online's, as written by hand in main/expected_schema.py."""
+"""The migrated tables match MITx Online's, as written by hand in testing/expected_schema.py."""
 
 import pytest
 from django.db import connection
 
-from main.expected_schema import (
+from main.testing.expected_schema import (
     PRIMARY_KEY,
     TABLES,
     UNIQUE_CONSTRAINT,

@@ -9,8 +9,9 @@ from the admin index, the mapping lists and the ledger.
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.db.models import Count, OuterRef, Subquery
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -18,8 +19,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.text import capfirst
 
-from micromasters_import import forms, readiness, report, report_page, source_lookup, suggestions
-from micromasters_import.explain import CANDIDATE_TABLE
+from micromasters_import.engine import left_behind, outcomes, report
+from micromasters_import.engine.explain import CANDIDATE_TABLE
 from micromasters_import.models import (
     CourseCertificateRevisionId,
     CourseId,
@@ -29,6 +30,10 @@ from micromasters_import.models import (
     ProgramId,
     ProgramTierId,
 )
+from micromasters_import.operator import forms, readiness, report_page, source_lookup, suggestions
+
+LEFT_BEHIND_PERMISSION = "micromasters_import.view_learners_left_behind"
+LEFT_BEHIND_PAGE = 200
 
 # The admin index lists the operator's pages above the models.
 admin.site.index_template = "admin/micromasters_import/index.html"
@@ -497,8 +502,12 @@ class ImportRunAdmin(LedgerAdmin):
     def get_urls(self):
         readiness_view = self.admin_site.admin_view(self.readiness_view)
         source_view = self.admin_site.admin_view(self.source_row_view)
+        left_view = self.admin_site.admin_view(self.left_behind_view)
+        left_csv = self.admin_site.admin_view(self.left_behind_csv)
         return [
             path("readiness/", readiness_view, name="micromasters_import_readiness"),
+            path("left-behind/", left_view, name="micromasters_import_left_behind"),
+            path("left-behind/csv/", left_csv, name="micromasters_import_left_behind_csv"),
             path(
                 "source/<str:step>/<int:ref>/",
                 source_view,
@@ -530,6 +539,46 @@ class ImportRunAdmin(LedgerAdmin):
             "source_problem": problem,
         }
         return TemplateResponse(request, "admin/micromasters_import/source_row.html", context)
+
+    @staticmethod
+    def _may_see_left_behind(request) -> None:
+        """The list holds personal data: only staff given the explicit permission see it."""
+        if not request.user.has_perm(LEFT_BEHIND_PERMISSION):
+            raise PermissionDenied
+
+    def left_behind_view(self, request):
+        """Every learner whose data waits on their account, a page at a time, with totals."""
+        self._may_see_left_behind(request)
+        problem, learners = None, []
+        try:
+            learners = left_behind.build()
+        except LookupError as error:
+            problem = str(error)
+        page = Paginator(learners, LEFT_BEHIND_PAGE).get_page(request.GET.get("page"))
+        totals = left_behind.totals(learners)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Learners left behind",
+            "opts": self.model._meta,
+            "source_problem": problem,
+            "totals": totals,
+            "page": page,
+            "reasons": [
+                (reason, outcomes.describe(reason), n) for reason, n in totals["by_reason"].items()
+            ],
+        }
+        return TemplateResponse(request, "admin/micromasters_import/left_behind.html", context)
+
+    def left_behind_csv(self, request):
+        """The whole list as CSV, for outreach."""
+        self._may_see_left_behind(request)
+        try:
+            learners = left_behind.build()
+        except LookupError as error:
+            return HttpResponse(str(error), status=503, content_type="text/plain")
+        response = HttpResponse(left_behind.as_csv(learners), content_type="text/csv")
+        response["Content-Disposition"] = 'attachment; filename="learners_left_behind.csv"'
+        return response
 
     def readiness_view(self, request):
         """Can each step run now, and which MicroMasters learner data has no mapping."""

@@ -6,27 +6,15 @@ most frequent first with links to their sample source rows, and the checks as ba
 
 import re
 from html import unescape
-from io import StringIO
 
 import pytest
-from django.core.management import call_command
 from django.urls import reverse
 
 from courses.factories import CourseRunCertificateFactory
-from micromasters_import import outcomes, report_scenario
+from micromasters_import.engine import outcomes
 from micromasters_import.models import ImportBatch, ImportedRow, ImportRun
-
-
-def import_all(**options):
-    call_command(
-        "import_micromasters_data",
-        all=True,
-        interactive=False,
-        stdout=StringIO(),
-        stderr=StringIO(),
-        **options,
-    )
-    return ImportBatch.objects.order_by("-id").first()
+from micromasters_import.testing import report_scenario
+from micromasters_import.testing.commands import import_all
 
 
 @pytest.fixture

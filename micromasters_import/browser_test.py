@@ -214,8 +214,8 @@ def test_an_import_runs_report_reads_at_a_glance_at_1280_pixels(
     from playwright.sync_api import expect
 
     from courses.factories import CourseRunCertificateFactory
-    from micromasters_import import report_scenario
     from micromasters_import.models import ImportBatch
+    from micromasters_import.testing import report_scenario
 
     User.objects.create_superuser("operator", "operator@example.com", PASSWORD)
     world = report_scenario.build()

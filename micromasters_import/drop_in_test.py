@@ -49,13 +49,16 @@ MAPPING_TABLES = (
 )
 # MITx Online's apps, which the stand-ins of this project replace.
 MITXONLINE_APPS = {"users", "courses", "ecommerce", "flexiblepricing", "b2b", "wagtailcore", "main"}
-# Test support ships in the folder but is never imported by product code.
-TEST_SUPPORT = {"report_scenario.py", "factories.py", "conftest.py", "order_support.py"}
+# Test support ships in the folder (factories, fixtures, the `testing/` worlds) but is never
+# imported by product code.
+TEST_SUPPORT = {"factories.py", "conftest.py", "order_support.py"}
 
 
 def product_modules():
     for path in sorted(APP_DIR.rglob("*.py")):
         if path.name.endswith("_test.py") or path.name in TEST_SUPPORT:
+            continue
+        if "testing" in path.relative_to(APP_DIR).parts:
             continue
         yield path
 

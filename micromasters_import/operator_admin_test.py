@@ -13,7 +13,6 @@ from django.urls import reverse
 
 from courses.factories import CourseFactory, ProgramFactory
 from flexiblepricing.factories import FlexiblePriceTierFactory
-from micromasters_import import source_lookup
 from micromasters_import.models import (
     CourseCertificateRevisionId,
     CourseId,
@@ -22,6 +21,7 @@ from micromasters_import.models import (
     ProgramId,
     ProgramTierId,
 )
+from micromasters_import.operator import source_lookup
 from micromasters_import.source import factories as mm_factories
 from wagtailcore.factories import RevisionFactory
 
@@ -369,7 +369,7 @@ def test_readiness_once_mapped(staff_client, dedp):
 def test_readiness_links_the_latest_run_of_each_step(staff_client, mm):
     import uuid
 
-    from micromasters_import.steps import discover
+    from micromasters_import.engine.steps import discover
 
     step = next(s for s in discover() if s.num == "002")
     batch = uuid.uuid4()

@@ -19,25 +19,14 @@ import psycopg
 from django.db import connection
 from psycopg import sql
 
+from main.testing.databases import connect as admin_connect
+
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 DUMP = PROJECT_DIR.parent / "shared" / "reference" / "mitxonline_migrated.sql.gz"
 MISSING = (
     f"needs {DUMP} (a database migrated by MITx Online itself, beside this project); "
     "it is not there"
 )
-
-
-def admin_connect(dbname: str) -> psycopg.Connection:
-    """An autocommit connection to any database of the test server, as the test's role."""
-    db = connection.settings_dict
-    return psycopg.connect(
-        host=db["HOST"] or "127.0.0.1",
-        port=db["PORT"] or 5432,
-        user=db["USER"],
-        password=db["PASSWORD"] or None,
-        dbname=dbname,
-        autocommit=True,
-    )
 
 
 def url(dbname: str, user: str | None = None, password: str | None = None) -> str:

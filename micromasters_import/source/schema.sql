@@ -1,5 +1,5 @@
 -- The MicroMasters (source) tables, as `manage.py migrate` creates them at mitodl/micromasters
--- 9fe82bf5 on PostgreSQL 15 (see /work/shared/reference/micromasters_source_schema.md).
+-- 9fe82bf5 on PostgreSQL 15.
 --
 -- Schema-agnostic on purpose: table names are unqualified, so the caller first runs
 -- `SET search_path TO <schema>`. The same file builds the `micromasters` schema of the test

@@ -17,6 +17,7 @@ SCHEMA_SQL = Path(__file__).with_name("schema.sql")
 SOURCE_TABLES = (
     "auth_user",
     "social_auth_usersocialauth",
+    "profiles_profile",
     "courses_program",
     "courses_course",
     "courses_courserun",
@@ -69,7 +70,7 @@ def parse_schema_sql(text: str) -> dict[str, tuple[Column, ...]]:
     return result
 
 
-# Every table schema.sql creates (the 18 SOURCE_TABLES plus the ones only a demo wants).
+# Every table schema.sql creates (the 19 SOURCE_TABLES plus the ones only a demo wants).
 TABLES = parse_schema_sql(SCHEMA_SQL.read_text())
 
 

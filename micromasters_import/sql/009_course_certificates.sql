@@ -83,7 +83,7 @@ provenance AS (
      WHERE NULLIF(current_setting('micromasters_import.ledger_id', true), '') IS NOT NULL
      GROUP BY i.id, i.row_hash
 )
-SELECT outcome, count(*) AS rows, (array_agg(ref ORDER BY ref))[1:10] AS sample
+SELECT outcome, count(*) AS rows, (array_agg(ref ORDER BY ref))[1:COALESCE(NULLIF(current_setting('micromasters_import.sample_limit', true), '')::int, 10)] AS sample
   FROM candidate GROUP BY outcome
 UNION ALL
 SELECT 'inserted', count(*), NULL FROM inserted;

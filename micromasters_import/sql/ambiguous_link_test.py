@@ -29,7 +29,7 @@ from courses.models import (
 from ecommerce.models import Line, Order, Transaction
 from flexiblepricing.factories import FlexiblePriceTierFactory
 from flexiblepricing.models import FlexiblePrice
-from micromasters_import import invariants
+from micromasters_import.engine import invariants
 from micromasters_import.models import ImportBatch, ProgramTierId
 from micromasters_import.source import factories as source
 from micromasters_import.source.factories import SCHEMA

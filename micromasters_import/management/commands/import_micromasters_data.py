@@ -14,20 +14,12 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from micromasters_import import (
-    lock,
-    outcomes,
-    preflight,
-    progress,
-    report,
-    revert,
-    staging,
-    timing,
-)
-from micromasters_import.ledger import step_states
+from micromasters_import import app_settings
+from micromasters_import.engine import lock, outcomes, preflight, progress, report, revert, timing
+from micromasters_import.engine.ledger import step_states
+from micromasters_import.engine.runner import Runner, StagingFailed, StepFailed, StepResult
+from micromasters_import.engine.steps import SelectionError, Step, discover, select
 from micromasters_import.models import ImportBatch
-from micromasters_import.runner import Runner, StagingFailed, StepFailed, StepResult
-from micromasters_import.steps import SelectionError, Step, discover, select
 
 USAGE_ERROR = 2
 STEP_FAILED = 1
@@ -115,7 +107,7 @@ class Command(BaseCommand):
         )
         how.add_argument(
             "--source-schema",
-            default=staging.SOURCE_SCHEMA,
+            default=app_settings.source_schema(),
             help="Schema where MicroMasters is mounted (default: %(default)s).",
         )
 

@@ -17,7 +17,6 @@ from io import StringIO
 from pathlib import Path
 from types import SimpleNamespace
 
-import psycopg
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -26,7 +25,9 @@ from django.urls import reverse
 
 from courses.factories import CourseFactory, ProgramFactory
 from courses.models import CourseRun, ProgramEnrollment
-from micromasters_import import lock, progress
+from main.testing.databases import connect as other_connection
+from micromasters_import.engine import lock, progress
+from micromasters_import.engine.steps import SQL_DIR, discover
 from micromasters_import.factories import ImportRunFactory, ProgramTierIdFactory
 from micromasters_import.management.commands import import_micromasters_data as command
 from micromasters_import.models import (
@@ -37,7 +38,6 @@ from micromasters_import.models import (
     ProgramId,
 )
 from micromasters_import.source import factories as mm_factories
-from micromasters_import.steps import SQL_DIR, discover
 from users.factories import UserFactory
 from wagtailcore.factories import RevisionFactory
 
@@ -87,20 +87,6 @@ def plan_line(output, num):
     """The `--list` line of one step."""
     (line,) = [line for line in output.splitlines() if line.strip().startswith(f"{num}_")]
     return line
-
-
-def other_connection(**kwargs):
-    """A second session on the test database, as another operator's terminal would be."""
-    db = connection.settings_dict
-    return psycopg.connect(
-        host=db["HOST"] or "127.0.0.1",
-        port=db["PORT"] or 5432,
-        user=db["USER"],
-        password=db["PASSWORD"] or None,
-        dbname=db["NAME"],
-        autocommit=True,
-        **kwargs,
-    )
 
 
 def assert_nothing_written():

@@ -1,15 +1,26 @@
 """`./manage.py micromasters_import_report`: what a run brought over, what it did not, and why.
 
 The report of the latest run (or `--run ID`) as a table, JSON or CSV; or, with
-`--explain-user`, every source row of one learner and what each step did with it.
+`--explain-user`, every source row of one learner and what each step did with it; or, with
+`--skipped --step NNN [--reason CODE]`, every source row a step skips, not only ten samples;
+or, with `--left-behind --username STAFF`, every learner whose data waits on their account.
+
+The left-behind list holds personal data, so it asks who wants it: `--username` must name an
+active staff user holding `micromasters_import.view_learners_left_behind`, the permission the
+admin page asks for. Whoever has this shell can read the database anyway; the check keeps
+one rule for both ways in, and makes the operator say on whose authority they ask.
 """
 
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from micromasters_import import explain, fdw, lock, report, staging
+from micromasters_import import app_settings
+from micromasters_import.engine import explain, left_behind, lock, outcomes, report, skipped
+from micromasters_import.mount.tables import explain_mount_error, mount_of
 
 USAGE_ERROR = 2
+PERMISSION = "micromasters_import.view_learners_left_behind"
 
 
 class Command(BaseCommand):
@@ -36,13 +47,45 @@ class Command(BaseCommand):
             help="Show every source row of this learner that each step considers, and its fate.",
         )
         parser.add_argument(
+            "--skipped",
+            action="store_true",
+            help="List every source row the step given by --step skips (for --reason, if given).",
+        )
+        parser.add_argument("--step", metavar="NNN", help="The step whose skipped rows to list.")
+        parser.add_argument(
+            "--reason",
+            metavar="CODE",
+            help="Only rows skipped for this reason (e.g. course_not_mapped).",
+        )
+        parser.add_argument(
+            "--left-behind",
+            action="store_true",
+            help="List every learner whose data the import cannot bring over because of their "
+            "account (personal data: needs --username).",
+        )
+        parser.add_argument(
+            "--username",
+            metavar="STAFF_USER",
+            help="The MITx Online staff user asking for --left-behind; must hold the permission "
+            f"{PERMISSION}.",
+        )
+        parser.add_argument(
             "--source-schema",
-            default=staging.SOURCE_SCHEMA,
-            help="Schema where MicroMasters is mounted (default: %(default)s).",
+            default=app_settings.source_schema(),
+            help="Schema where MicroMasters is mounted (default: MICROMASTERS_SCHEMA, else "
+            "micromasters).",
         )
 
     def handle(self, *args, **options):
-        """Explain a learner, or render a run."""
+        """Explain a learner, list skipped rows or learners left behind, or render a run."""
+        if options["left_behind"]:
+            self._left_behind(options)
+            return
+        if options["skipped"]:
+            self._skipped(options)
+            return
+        if options["step"] or options["reason"]:
+            raise CommandError("--step and --reason go with --skipped.", returncode=USAGE_ERROR)
         if options["explain_user"]:
             self._explain(options["explain_user"], options["source_schema"])
             return
@@ -55,13 +98,13 @@ class Command(BaseCommand):
 
     def _explain(self, who: str, schema: str) -> None:
         with connection.cursor() as cursor:
-            mount = fdw.mount_of(cursor, schema)
+            mount = mount_of(cursor, schema)
         try:
             learner = explain.find_learner(who, schema)
         except explain.UnknownLearner as error:
             raise CommandError(str(error), returncode=USAGE_ERROR) from error
         except Exception as error:
-            reason = fdw.explain_mount_error(error, mount)
+            reason = explain_mount_error(error, mount)
             raise CommandError(
                 f"Cannot read the MicroMasters source in schema {schema!r}: {reason}",
                 returncode=USAGE_ERROR,
@@ -72,3 +115,54 @@ class Command(BaseCommand):
             # explaining runs the steps, so it waits for no one and never races an import
             raise CommandError(str(error), returncode=USAGE_ERROR) from error
         self.stdout.write(explain.render(learner, results))
+
+    def _left_behind(self, options) -> None:
+        self._authorize(options["username"])
+        try:
+            learners = left_behind.build(options["source_schema"])
+        except LookupError as error:
+            raise CommandError(str(error), returncode=USAGE_ERROR) from error
+        self.stdout.write(left_behind.RENDERERS[options["format"]](learners))
+
+    @staticmethod
+    def _authorize(username: str | None) -> None:
+        """Refuse unless an active staff user holding the permission is named."""
+        if not username:
+            raise CommandError(
+                "--left-behind lists personal data: give --username of a staff user with "
+                f"{PERMISSION}.",
+                returncode=USAGE_ERROR,
+            )
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None or not (user.is_active and user.is_staff and user.has_perm(PERMISSION)):
+            raise CommandError(
+                f"{username!r} is not an active staff user with {PERMISSION}.",
+                returncode=USAGE_ERROR,
+            )
+
+    def _skipped(self, options) -> None:
+        if not options["step"]:
+            raise CommandError("--skipped needs --step NNN.", returncode=USAGE_ERROR)
+        reason = options["reason"]
+        if reason and (reason not in outcomes.DESCRIPTIONS or reason in skipped.NOT_SKIPS):
+            raise CommandError(
+                f"--reason {reason!r} is not a skip reason (e.g. course_not_mapped).",
+                returncode=USAGE_ERROR,
+            )
+        try:
+            step = skipped.find_step(options["step"])
+        except skipped.UnknownStep as error:
+            raise CommandError(str(error), returncode=USAGE_ERROR) from error
+        schema = options["source_schema"]
+        with connection.cursor() as cursor:
+            mount = mount_of(cursor, schema)
+        try:
+            found = skipped.collect(step, reason, schema)
+        except lock.ImportInProgress as error:
+            raise CommandError(str(error), returncode=USAGE_ERROR) from error
+        except Exception as error:
+            reason_text = explain_mount_error(error, mount)
+            raise CommandError(
+                f"Cannot list the rows step {step.num} skips: {reason_text}", returncode=USAGE_ERROR
+            ) from error
+        self.stdout.write(skipped.RENDERERS[options["format"]](found))

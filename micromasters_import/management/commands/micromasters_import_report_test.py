@@ -4,36 +4,20 @@ import csv
 import io
 import json
 import uuid
-from io import StringIO
 
-import psycopg
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError
 from django.db import connection
 
 from courses.models import CourseRunCertificate, CourseRunEnrollment, CourseRunGrade
 from ecommerce.models import Order
-from micromasters_import import lock, outcomes, report_scenario
+from main.testing.databases import connect as other_connection
+from micromasters_import.engine import lock, outcomes
 from micromasters_import.models import ImportBatch, ImportedRow, ImportRun
-from micromasters_import.report_scenario import EXPECTED_FIRST_RUN
-
-
-def import_all(**options):
-    call_command(
-        "import_micromasters_data",
-        all=True,
-        interactive=False,
-        stdout=StringIO(),
-        stderr=StringIO(),
-        **options,
-    )
-    return ImportBatch.objects.order_by("-id").first()
-
-
-def show(*args, **options):
-    out = StringIO()
-    call_command("micromasters_import_report", *args, stdout=out, stderr=StringIO(), **options)
-    return out.getvalue()
+from micromasters_import.testing import report_scenario
+from micromasters_import.testing.commands import import_all
+from micromasters_import.testing.commands import report as show
+from micromasters_import.testing.report_scenario import EXPECTED_FIRST_RUN
 
 
 def ledger_and_target():
@@ -290,15 +274,7 @@ def test_an_unknown_learner_is_a_usage_error(world):
 
 
 def test_explaining_while_an_import_runs_is_a_usage_error(world):
-    settings = connection.settings_dict
-    other = psycopg.connect(
-        host=settings["HOST"],
-        port=settings["PORT"],
-        user=settings["USER"],
-        password=settings["PASSWORD"],
-        dbname=settings["NAME"],
-        autocommit=True,
-    )
+    other = other_connection()
     try:
         other.execute("SELECT pg_advisory_lock(%s)", [lock.LOCK_KEY])
         with pytest.raises(CommandError, match="already in progress") as error:

@@ -3,7 +3,7 @@
 Idempotent, like `migrate`: run it again after a password rotation or a host change and the
 mount is brought up to date. The connection comes only from MICROMASTERS_DATABASE_URL in the
 environment (never from the command line, where passwords end up in shell history and `ps`),
-and the password is shown as `***` everywhere. The logic lives in `micromasters_import.fdw`;
+and the password is shown as `***` everywhere. The logic lives in `micromasters_import.mount`;
 this module only parses options, manages the transaction and prints.
 
 Exit codes: 0 done (or `--check` found everything), 2 a configuration problem or, with
@@ -15,7 +15,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, connections, transaction
 
-from micromasters_import import app_settings, fdw
+from micromasters_import import app_settings, mount
 
 CONFIG_ERROR = 2
 
@@ -32,7 +32,7 @@ class Command(BaseCommand):
         """Options for names and tuning; the connection itself only comes from the environment."""
         parser.add_argument(
             "--server-name",
-            default=fdw.DEFAULT_SERVER,
+            default=mount.DEFAULT_SERVER,
             help="Name of the foreign server (default: %(default)s).",
         )
         parser.add_argument(
@@ -42,13 +42,13 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--remote-schema",
-            default=fdw.DEFAULT_REMOTE_SCHEMA,
+            default=mount.DEFAULT_REMOTE_SCHEMA,
             help="Schema of the MicroMasters tables on the remote (default: %(default)s).",
         )
         parser.add_argument(
             "--fetch-size",
             type=int,
-            default=fdw.FAST_FETCH_SIZE,
+            default=mount.FAST_FETCH_SIZE,
             help="Rows per remote fetch (default: %(default)s; postgres_fdw's own is 100).",
         )
         parser.add_argument(
@@ -61,7 +61,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--connect-timeout",
             type=int,
-            default=fdw.DEFAULT_CONNECT_TIMEOUT,
+            default=mount.DEFAULT_CONNECT_TIMEOUT,
             help="Seconds to wait for the remote (default: %(default)s).",
         )
         parser.add_argument(
@@ -100,7 +100,7 @@ class Command(BaseCommand):
             raise CommandError(
                 "--fetch-size and --connect-timeout must be positive", returncode=CONFIG_ERROR
             )
-        mount_options = fdw.MountOptions(
+        mount_options = mount.MountOptions(
             server=options["server_name"],
             schema=options["schema"],
             remote_schema=options["remote_schema"],
@@ -127,11 +127,11 @@ class Command(BaseCommand):
                 self._mount(
                     mount_options, options["refresh"], options["allow_password_in_server_log"]
                 )
-        except fdw.FdwError as error:
+        except mount.FdwError as error:
             raise CommandError(self._scrub(str(error)), returncode=CONFIG_ERROR) from None
         except (psycopg.Error, DatabaseError) as error:
             cause = error.__cause__ if isinstance(error.__cause__, psycopg.Error) else error
-            message = fdw.explain(cause, self.source, mount_options.server, self._role())
+            message = mount.explain(cause, self.source, mount_options.server, self._role())
             raise CommandError(self._scrub(message), returncode=CONFIG_ERROR) from None
 
     # --- helpers ---
@@ -154,13 +154,13 @@ class Command(BaseCommand):
         """Mask the MicroMasters password, and the MITx Online one, in anything we print."""
         secrets = self.source.secrets() if self.source else []
         local = settings.DATABASES.get(self.using, {}).get("PASSWORD")
-        return fdw.scrub(text, [*secrets, local] if local else secrets)
+        return mount.scrub(text, [*secrets, local] if local else secrets)
 
     def _source(self, required: bool):
         url = app_settings.source_database_url()
         if not url and not required:
             return None
-        self.source = fdw.parse_url(url)
+        self.source = mount.parse_url(url)
         return self.source
 
     def _steps(self, steps):
@@ -169,7 +169,7 @@ class Command(BaseCommand):
 
     # --- modes ---
 
-    def _mount(self, options: fdw.MountOptions, refresh: bool, allow_password_in_log: bool):
+    def _mount(self, options: mount.MountOptions, refresh: bool, allow_password_in_log: bool):
         source = self._source(required=True)
         self.stdout.write(
             self.style.MIGRATE_HEADING(
@@ -177,7 +177,7 @@ class Command(BaseCommand):
             )
         )
         with transaction.atomic(using=self.using), self._cursor() as cursor:
-            result = fdw.mount(
+            result = mount.mount(
                 cursor,
                 source,
                 options,
@@ -193,7 +193,7 @@ class Command(BaseCommand):
                 )
             )
         if result.missing:
-            raise fdw.FdwError(
+            raise mount.FdwError(
                 f"mounted, but the remote schema {options.remote_schema} lacks (or "
                 f"{source.user} cannot see) table(s) the import needs: "
                 f"{', '.join(result.missing)}; check --remote-schema and the grants"
@@ -201,11 +201,11 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 f"MicroMasters is mounted in schema {options.schema} "
-                f"({len(fdw.required_tables())} tables, {result.remote.version})."
+                f"({len(mount.required_tables())} tables, {result.remote.version})."
             )
         )
 
-    def _drop(self, options: fdw.MountOptions):
+    def _drop(self, options: mount.MountOptions):
         self.stdout.write(
             self.style.MIGRATE_HEADING(
                 f"Removing the MicroMasters mount (schema {options.schema}, "
@@ -213,15 +213,15 @@ class Command(BaseCommand):
             )
         )
         with transaction.atomic(using=self.using), self._cursor() as cursor:
-            steps = fdw.unmount(cursor, options)
+            steps = mount.unmount(cursor, options)
         self._steps(steps)
         self.stdout.write(self.style.SUCCESS("Done; the postgres_fdw extension was kept."))
 
-    def _check(self, options: fdw.MountOptions):
+    def _check(self, options: mount.MountOptions):
         source = self._source(required=False)
         role = self._role()
         with transaction.atomic(using=self.using), self._cursor() as cursor:
-            report = fdw.check(cursor, options, source, role)
+            report = mount.check(cursor, options, source, role)
             transaction.set_rollback(True, using=self.using)
         write = self.stdout.write
         write(self.style.MIGRATE_HEADING("MicroMasters mount:"))
@@ -257,9 +257,9 @@ class Command(BaseCommand):
                 if missing
                 else "the mount is not usable"
             )
-            raise fdw.FdwError(f"{summary} ({len(report.problems)} problem(s) above)")
+            raise mount.FdwError(f"{summary} ({len(report.problems)} problem(s) above)")
         write(
             self.style.SUCCESS(
-                f"All {len(fdw.required_tables())} tables the import needs are mounted."
+                f"All {len(mount.required_tables())} tables the import needs are mounted."
             )
         )

@@ -4,12 +4,12 @@ Without `--apply` it only prints the proposals. A mapping is created only when t
 says so: `--apply` asks about each proposal (y/n/q); `--apply --noinput` creates, without
 asking, the proposals printed above it, which are those at or above `--min-confidence`
 (default: high), or exactly those named by `--only`. The same proposals and the same
-validation as the admin's "Suggested mappings" page (see `micromasters_import.suggestions`).
+validation as the admin's "Suggested mappings" page (`micromasters_import.operator.suggestions`).
 """
 
 from django.core.management.base import BaseCommand, CommandError
 
-from micromasters_import import source_lookup, suggestions
+from micromasters_import.operator import source_lookup, suggestions
 
 USAGE_ERROR = 2
 

@@ -1,0 +1,22 @@
+"""Sessions of their own on the test server, for tests that need more than Django's connection.
+
+A second operator's terminal, a superuser creating databases and roles, a postgres_fdw source
+database: each is a plain psycopg connection, in autocommit, as the test's own role.
+"""
+
+import psycopg
+from django.db import connection
+
+
+def connect(dbname: str | None = None, **kwargs) -> psycopg.Connection:
+    """An autocommit session on `dbname` (by default the test database itself)."""
+    db = connection.settings_dict
+    return psycopg.connect(
+        host=db["HOST"] or "127.0.0.1",
+        port=db["PORT"] or 5432,
+        user=db["USER"],
+        password=db["PASSWORD"] or None,
+        dbname=dbname or db["NAME"],
+        autocommit=True,
+        **kwargs,
+    )

@@ -1,0 +1,563 @@
+"""Pull the MicroMasters rows the steps need into local temporary tables, once per run.
+
+Joining foreign tables straight from the numbered steps is hundreds of times slower than the
+same SQL on local tables: the planner has no estimates for foreign tables and re-scans remote
+tables once per outer row (at 20,000 users: about 300 s with postgres_fdw's defaults, 6.5 s
+tuned, 0.75 s for the same SQL on local tables). So every source table is read through
+the mount exactly once, with only the columns (and, where a rule allows, the rows) the steps
+use, into a session-local `mm_*` table with indexes and fresh statistics. The numbered steps
+then join only local tables, on integers.
+
+Temporary tables live as long as the database session and are private to it, so the staged
+copy survives the per-step transactions of one run, is invisible to anyone else, and needs no
+privilege beyond TEMP. Staging inside the run's first transaction also gives every step the
+same consistent snapshot of the source.
+"""
+
+import re
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from psycopg import sql
+
+from micromasters_import.engine import timing
+
+SOURCE_SCHEMA = "micromasters"
+STAGED_NAME = re.compile(r"\bmm_[a-z_]+\b")
+
+
+@dataclass(frozen=True)
+class StagedTable:
+    """One local copy of (part of) one MicroMasters table."""
+
+    name: str
+    source: str
+    columns: dict[str, str]
+    where: str | None = None
+    indexes: tuple[str, ...] = ()
+    user_column: str | None = "user_id"
+    parent: tuple[str, str] | None = None  # (column, staged table) it belongs to, e.g. lines
+    # Shippable stand-ins for columns whose exact expression postgres_fdw cannot push down
+    # (PostgreSQL 15 ships no `->>` on jsonb: its text key is collation-sensitive), and the
+    # condition, also shippable, under which a row must be fetched whole and recomputed.
+    pushdown: dict[str, str] | None = None
+    recompute_when: str | None = None
+    # How a copy narrowed to some learners selects its rows, when more than their own rows
+    # are needed: `{source}` is the source table, `%s` the learners' ids.
+    narrow: str | None = None
+
+    def source_columns(self) -> set[str]:
+        """The source columns this copy reads, so preflight can check they exist."""
+        text = " ".join([*self.columns.values(), self.where or ""])
+        words = set(re.findall(r"\b[a-z_]+\b", text))
+        return words & KNOWN_SOURCE_COLUMNS.get(self.source, set())
+
+
+# The columns of the source tables that staging may read; preflight checks each one exists.
+# The mount (mount.required_tables) covers every table named here, so the columns the operator's
+# admin reads to describe mappings (source_lookup: course numbers and keys, tier names and
+# income thresholds) are listed too; preflight only checks the columns staging reads.
+KNOWN_SOURCE_COLUMNS = {
+    "social_auth_usersocialauth": {"id", "provider", "uid", "user_id"},
+    "auth_user": {"id", "username"},
+    # Read only by the list of learners left behind (left_behind.py), for their real names.
+    "profiles_profile": {"user_id", "first_name", "last_name"},
+    "courses_program": {"id", "title"},
+    "courses_course": {"id", "title", "program_id", "course_number", "edx_key"},
+    "courses_courserun": {
+        "id",
+        "title",
+        "edx_course_key",
+        "enrollment_start",
+        "start_date",
+        "enrollment_url",
+        "course_id",
+        "end_date",
+        "enrollment_end",
+        "upgrade_deadline",
+        "courseware_backend",
+        "is_discontinued",
+    },
+    "exams_examrun": {"course_id"},
+    "dashboard_cachedenrollment": {"id", "data", "course_run_id", "user_id"},
+    "dashboard_programenrollment": {"id", "program_id", "user_id"},
+    "grades_finalgrade": {
+        "id",
+        "created_on",
+        "updated_on",
+        "grade",
+        "passed",
+        "status",
+        "course_run_id",
+        "user_id",
+    },
+    "grades_proctoredexamgrade": {"id", "score", "passed", "course_id", "user_id"},
+    "grades_micromasterscoursecertificate": {
+        "id",
+        "created_on",
+        "updated_on",
+        "hash",
+        "course_id",
+        "user_id",
+    },
+    "grades_micromastersprogramcertificate": {
+        "id",
+        "created_on",
+        "updated_on",
+        "hash",
+        "program_id",
+        "user_id",
+    },
+    "financialaid_tier": {"id", "name"},
+    "financialaid_tierprogram": {
+        "id",
+        "current",
+        "program_id",
+        "tier_id",
+        "income_threshold",
+        "discount_amount",
+    },
+    "financialaid_financialaid": {
+        "id",
+        "status",
+        "income_usd",
+        "original_income",
+        "original_currency",
+        "country_of_income",
+        "date_exchange_rate",
+        "user_id",
+        "tier_program_id",
+        "created_on",
+        "updated_on",
+        "date_documents_sent",
+        "justification",
+        "country_of_residence",
+    },
+    "ecommerce_order": {
+        "id",
+        "status",
+        "created_at",
+        "modified_at",
+        "total_price_paid",
+        "user_id",
+        "reference_number",
+    },
+    "ecommerce_line": {"id", "course_key", "created_at", "modified_at", "order_id"},
+    "ecommerce_receipt": {"id", "data", "created_at", "modified_at", "order_id"},
+}
+
+
+def _same(*names: str) -> dict[str, str]:
+    return {name: name for name in names}
+
+
+# The enrollment modes shipped as constants from the source; any other value is fetched and
+# read exactly (step 003 decides which modes it accepts).
+MODES = (
+    "audit",
+    "verified",
+    "honor",
+    "professional",
+    "no-id-professional",
+    "credit",
+    "masters",
+    "executive-education",
+)
+JSON_IS_BOOLEAN = """(data @> '{{"{key}": true}}' OR data @> '{{"{key}": false}}')"""
+# The key's JSON value when it is a boolean (the rows whose value it leaves NULL are fetched
+# whole and read exactly, `data -> key`).
+JSON_BOOLEAN = """CASE WHEN data @> '{{"{key}": true}}' THEN 'true'::jsonb
+                      WHEN data @> '{{"{key}": false}}' THEN 'false'::jsonb END"""
+JSON_ONE_OF = "CASE {cases} END"
+
+HASH_AS_UUID = "CASE WHEN hash ~ '^[0-9a-fA-F]{32}$' THEN hash::uuid END"
+
+STAGED_TABLES = {
+    table.name: table
+    for table in [
+        StagedTable(
+            "mm_mitxonline_uid",
+            "social_auth_usersocialauth",
+            _same("id", "user_id", "uid"),
+            where="provider = 'mitxonline'",
+            # Narrowed to one learner (explain), the copy keeps every user claiming one of the
+            # learner's uids too: without them a shared uid would not look ambiguous.
+            narrow="uid IN (SELECT uid FROM {source} WHERE provider = 'mitxonline' "
+            "AND user_id = ANY(%s))",
+        ),
+        StagedTable(
+            "mm_courserun",
+            "courses_courserun",
+            _same(
+                "id",
+                "course_id",
+                "title",
+                "edx_course_key",
+                "enrollment_url",
+                "start_date",
+                "end_date",
+                "enrollment_start",
+                "enrollment_end",
+                "upgrade_deadline",
+                "courseware_backend",
+                "is_discontinued",
+            ),
+            indexes=("id", "edx_course_key"),
+            user_column=None,
+        ),
+        StagedTable(
+            "mm_exam_course",
+            "exams_examrun",
+            {"course_id": "course_id"},
+            indexes=("course_id",),
+            user_column=None,
+        ),
+        StagedTable(
+            "mm_cachedenrollment",
+            "dashboard_cachedenrollment",
+            {
+                "id": "id",
+                "user_id": "user_id",
+                "course_run_id": "course_run_id",
+                # The JSON value itself, never cast here: "maybe" must not stop the copy,
+                # step 003 classifies it.
+                "is_active": "data -> 'is_active'",
+                "mode": "data ->> 'mode'",
+            },
+            indexes=("course_run_id, user_id",),
+            pushdown={
+                "is_active": JSON_BOOLEAN.format(key="is_active"),
+                "mode": JSON_ONE_OF.format(
+                    key="mode",
+                    cases=" ".join(
+                        f"""WHEN data @> '{{"mode": "{mode}"}}' THEN '{mode}'""" for mode in MODES
+                    ),
+                ),
+            },
+            recompute_when=(
+                f"NOT ({JSON_IS_BOOLEAN.format(key='is_active')} AND ("
+                + " OR ".join(f"""data @> '{{"mode": "{mode}"}}'""" for mode in MODES)
+                + "))"
+            ),
+        ),
+        StagedTable(
+            "mm_programenrollment",
+            "dashboard_programenrollment",
+            _same("id", "user_id", "program_id"),
+        ),
+        StagedTable(
+            "mm_finalgrade",
+            "grades_finalgrade",
+            _same("id", "user_id", "course_run_id", "grade", "created_on", "updated_on"),
+            where="status = 'complete' AND passed AND grade IS NOT NULL",
+            indexes=("user_id, course_run_id",),
+        ),
+        StagedTable(
+            "mm_passed_exam",
+            "grades_proctoredexamgrade",
+            _same("id", "user_id", "course_id", "score"),
+            where="passed",
+            indexes=("user_id, course_id",),
+        ),
+        StagedTable(
+            "mm_coursecert",
+            "grades_micromasterscoursecertificate",
+            {
+                **_same("id", "user_id", "course_id", "hash", "created_on", "updated_on"),
+                "uuid": HASH_AS_UUID,
+            },
+            indexes=("uuid",),
+        ),
+        StagedTable(
+            "mm_programcert",
+            "grades_micromastersprogramcertificate",
+            {
+                **_same("id", "user_id", "program_id", "hash", "created_on", "updated_on"),
+                "uuid": HASH_AS_UUID,
+            },
+        ),
+        StagedTable(
+            "mm_tierprogram",
+            "financialaid_tierprogram",
+            _same("id", "program_id", "current"),
+            indexes=("id",),
+            user_column=None,
+        ),
+        StagedTable(
+            "mm_financialaid",
+            "financialaid_financialaid",
+            _same(*sorted(KNOWN_SOURCE_COLUMNS["financialaid_financialaid"])),
+        ),
+        StagedTable(
+            "mm_order",
+            "ecommerce_order",
+            _same(*sorted(KNOWN_SOURCE_COLUMNS["ecommerce_order"])),
+            indexes=("id", "reference_number"),
+        ),
+        StagedTable(
+            "mm_line",
+            "ecommerce_line",
+            _same("id", "order_id", "course_key", "created_at", "modified_at"),
+            indexes=("order_id",),
+            user_column=None,
+            parent=("order_id", "mm_order"),
+        ),
+        StagedTable(
+            "mm_receipt",
+            "ecommerce_receipt",
+            {
+                **_same("id", "order_id", "data", "created_at", "modified_at"),
+                "transaction_id": "data ->> 'transaction_id'",
+            },
+            indexes=("order_id",),
+            user_column=None,
+            parent=("order_id", "mm_order"),
+        ),
+    ]
+}
+
+# Built locally from a staged copy and MITx Online's own tables, once per run: the identity
+# map every step reaches MITx Online accounts through. It is one-to-one or nothing: a
+# MicroMasters user whose link is ambiguous (several uids, a uid another MicroMasters user also
+# claims, or a uid matching several MITx Online users) gets no account (`user_id` NULL) and
+# `ambiguous`, which every step reports as `ambiguous_mitxonline_link`. With usernames compared
+# exactly, two MicroMasters users can only reach one account through one shared uid, so the
+# map gives no account to two of them; the post-run checks verify it (invariants.py).
+# Every aggregate hashes (min and max, not distinct counts), so the map costs a few scans.
+LEARNER_SQL = """
+CREATE TEMP TABLE mm_learner AS
+SELECT mm_user_id, uid, CASE WHEN NOT ambiguous THEN user_id END AS user_id, ambiguous
+  FROM (SELECT s.user_id AS mm_user_id, min(s.uid COLLATE "C") AS uid, min(u.id) AS user_id,
+               min(s.uid COLLATE "C") <> max(s.uid COLLATE "C")
+               OR min(u.id) <> max(u.id)
+               OR bool_or(s.uid IN (SELECT uid FROM mm_mitxonline_uid
+                                     GROUP BY uid HAVING min(user_id) <> max(user_id)))
+               AS ambiguous
+          FROM mm_mitxonline_uid s
+          LEFT JOIN users_user u ON u.username = s.uid
+         GROUP BY s.user_id) AS linked;
+CREATE UNIQUE INDEX ON mm_learner (mm_user_id);
+ANALYZE mm_learner;
+"""
+DERIVED_TABLES = {"mm_learner": (LEARNER_SQL, ("mm_mitxonline_uid",))}
+
+
+def referenced_tables(text: str) -> set[str]:
+    """The staged tables a step's SQL reads (its `mm_*` names)."""
+    return set(STAGED_NAME.findall(text)) & (set(STAGED_TABLES) | set(DERIVED_TABLES))
+
+
+def closure(names: set[str]) -> list[str]:
+    """The staged tables to build, in order, including what derived tables are built from."""
+    wanted = set(names)
+    for name in names:
+        if name in DERIVED_TABLES:
+            wanted.update(DERIVED_TABLES[name][1])
+        if name in STAGED_TABLES and STAGED_TABLES[name].parent:
+            wanted.add(STAGED_TABLES[name].parent[1])
+    copies = sorted(
+        (name for name in wanted if name in STAGED_TABLES),
+        key=lambda name: (STAGED_TABLES[name].parent is not None, name),
+    )
+    derived = sorted(name for name in wanted if name in DERIVED_TABLES)
+    return copies + derived
+
+
+def source_tables(names: set[str]) -> dict[str, set[str]]:
+    """The MicroMasters tables (and their columns) that staging these tables reads."""
+    needed: dict[str, set[str]] = {}
+    for name in closure(names):
+        if name in STAGED_TABLES:
+            table = STAGED_TABLES[name]
+            needed.setdefault(table.source, set()).update(table.source_columns())
+    return needed
+
+
+def copy_statements(
+    table: StagedTable,
+    schema: str = SOURCE_SCHEMA,
+    mm_user_ids: list[int] | None = None,
+    parent_ids: list[int] | None = None,
+    remote: bool = False,
+) -> list[tuple[sql.Composable, list]]:
+    """The statements that build one staged copy; `mm_user_ids` narrows it to some learners.
+
+    When narrowed, a table without a user column but with a parent (order lines, receipts)
+    keeps only the rows of the parent rows already staged (`parent_ids`).
+
+    For a foreign (`remote`) source with `pushdown` columns, the copy is written as a GROUP BY
+    over every column, id included, so it merges no rows; postgres_fdw then ships the whole
+    query, expressions included, and only the small computed values cross the network instead
+    of each row's JSON document. Then only the rows whose values the shippable stand-ins
+    cannot decide are fetched whole, and get the exact expressions applied locally.
+    """
+    use_pushdown = remote and table.pushdown is not None
+    name = sql.Identifier(table.name)
+    source = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table.source))
+    conditions = [sql.SQL(table.where)] if table.where else []
+    params: list = []
+    if mm_user_ids is not None and table.user_column:
+        narrow = table.narrow or "{column} = ANY(%s)"
+        conditions.append(
+            sql.SQL(narrow).format(source=source, column=sql.Identifier(table.user_column))
+        )
+        params.append(list(mm_user_ids))
+    elif parent_ids is not None and table.parent:
+        conditions.append(sql.SQL("{} = ANY(%s)").format(sql.Identifier(table.parent[0])))
+        params.append(list(parent_ids))
+    where = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conditions) if conditions else sql.SQL("")
+    if use_pushdown:
+        select = _pushdown_select(table, source, where)
+    else:
+        select = sql.SQL("SELECT {} FROM {}{}").format(_select_list(table.columns), source, where)
+    statements = [
+        (sql.SQL("DROP TABLE IF EXISTS pg_temp.{}").format(name), []),
+        (sql.SQL("CREATE TEMP TABLE {} AS {}").format(name, select), params),
+    ]
+    if use_pushdown:
+        # Statistics first: without them the planner guesses the copy's ids repeat, finds
+        # millions of matches for the join below, and at a million learners chooses to ask
+        # the source once per staged row instead of once for the rows to recompute.
+        statements.append((sql.SQL("ANALYZE {}").format(name), []))
+        statements.append((_recompute(table, name, source, conditions), params))
+    statements += [
+        (sql.SQL("CREATE INDEX ON {} ({})").format(name, sql.SQL(columns)), [])
+        for columns in table.indexes
+    ]
+    statements.append((sql.SQL("ANALYZE {}").format(name), []))
+    return statements
+
+
+def _select_list(expressions: dict[str, str]) -> sql.Composable:
+    return sql.SQL(", ").join(
+        sql.SQL("{} AS {}").format(sql.SQL(expr), sql.Identifier(col))
+        for col, expr in expressions.items()
+    )
+
+
+def _pushdown_select(table: StagedTable, source: sql.Composable, where: sql.Composable):
+    """The copy as a no-op GROUP BY that postgres_fdw ships whole (see copy_statements)."""
+    expressions = {**table.columns, **table.pushdown}
+    positions = ", ".join(str(n) for n in range(1, len(expressions) + 1))
+    return sql.SQL("SELECT {} FROM {}{} GROUP BY {}").format(
+        _select_list(expressions), source, where, sql.SQL(positions)
+    )
+
+
+def _recompute(table: StagedTable, name, source, conditions) -> sql.Composable:
+    """Fetch whole, and read exactly, the rows the shippable stand-ins could not decide."""
+    exact = {col: table.columns[col] for col in table.pushdown}
+    return sql.SQL(
+        "UPDATE {name} SET {sets} FROM (SELECT id, {exprs} FROM {source} WHERE {when}) AS exact "
+        "WHERE {name}.id = exact.id"
+    ).format(
+        name=name,
+        sets=sql.SQL(", ").join(
+            sql.SQL("{col} = exact.{col}").format(col=sql.Identifier(col)) for col in exact
+        ),
+        exprs=_select_list(exact),
+        source=source,
+        when=sql.SQL(" AND ").join([*conditions, sql.SQL(table.recompute_when)]),
+    )
+
+
+def is_foreign(cursor, schema: str, table: str) -> bool:
+    """Whether the source table is mounted through a foreign data wrapper."""
+    cursor.execute(
+        "SELECT c.relkind = 'f' FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %s AND c.relname = %s",
+        [schema, table],
+    )
+    row = cursor.fetchone()
+    return bool(row and row[0])
+
+
+@contextmanager
+def local_aggregation_disabled(cursor, active: bool):
+    """Make the planner prefer the remote aggregation path, then restore the settings.
+
+    The no-op GROUP BY of a pushdown copy can run remotely or locally; locally it would fetch
+    every JSON document, the very thing it exists to avoid. Disabling local hash and sort
+    aggregation for the one statement makes the shipped path the cheaper one; the results
+    are the same either way.
+    """
+    if not active:
+        yield
+        return
+    cursor.execute("SELECT current_setting('enable_hashagg'), current_setting('enable_sort')")
+    hashagg, sort = cursor.fetchone()
+    cursor.execute(
+        "SELECT set_config('enable_hashagg', 'off', true), set_config('enable_sort', 'off', true)"
+    )
+    # No try/finally: if the statements fail, the rollback discards these settings anyway,
+    # and a query in the aborted transaction would hide the real error.
+    yield
+    cursor.execute(
+        "SELECT set_config('enable_hashagg', %s, true), set_config('enable_sort', %s, true)",
+        [hashagg, sort],
+    )
+
+
+def stage(
+    cursor,
+    names: set[str],
+    schema: str = SOURCE_SCHEMA,
+    mm_user_ids: list[int] | None = None,
+    on_table: Callable[[str, int, float], None] | None = None,
+    phase: str = "staging",
+) -> list[str]:
+    """Build the staged tables the given steps read; returns their names in build order.
+
+    `on_table(name, rows, seconds)` is told of each table as soon as it is built, so that a
+    copy of millions of rows shows its progress table by table.
+    """
+    built = closure(names)
+    for name in built:
+        with timing.phase(f"{phase}.{name}") as counted:
+            _build(cursor, name, schema, mm_user_ids, on_table, counted)
+    return built
+
+
+def _build(cursor, name, schema, mm_user_ids, on_table, counted: dict) -> None:
+    """Build one staged table; tell `on_table`, and `counted` its rows and bytes."""
+    started = time.monotonic()
+    if name in STAGED_TABLES:
+        table = STAGED_TABLES[name]
+        parent_ids = None
+        if mm_user_ids is not None and table.parent:
+            cursor.execute(
+                sql.SQL("SELECT array_agg(id) FROM {}").format(sql.Identifier(table.parent[1]))
+            )
+            parent_ids = cursor.fetchone()[0] or []
+        remote = is_foreign(cursor, schema, table.source)
+        rows = None
+        with local_aggregation_disabled(cursor, remote and table.pushdown is not None):
+            for index, (statement, params) in enumerate(
+                copy_statements(table, schema, mm_user_ids, parent_ids, remote)
+            ):
+                cursor.execute(statement, params or None)
+                if index == 1:  # CREATE TEMP TABLE ... AS: its row count, without a scan
+                    rows = cursor.rowcount
+    else:
+        cursor.execute("DROP TABLE IF EXISTS pg_temp.%s" % name)  # noqa: UP031
+        cursor.execute(DERIVED_TABLES[name][0])
+        rows = None
+    if on_table or timing.enabled():
+        seconds = time.monotonic() - started
+        if rows is None or rows < 0:
+            cursor.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(name)))
+            rows = cursor.fetchone()[0]
+        counted["rows"] = rows
+        if on_table:
+            on_table(name, counted["rows"], seconds)
+    if timing.enabled():
+        cursor.execute("SELECT pg_table_size(%s)", [f"pg_temp.{name}"])
+        counted["bytes"] = cursor.fetchone()[0]
+
+
+def drop(cursor, names: list[str]) -> None:
+    """Drop staged tables, so a long-lived session does not keep stale source copies."""
+    for name in names:
+        cursor.execute(sql.SQL("DROP TABLE IF EXISTS pg_temp.{}").format(sql.Identifier(name)))

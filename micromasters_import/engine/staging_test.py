@@ -1,0 +1,134 @@
+"""Staging never fails on a malformed source value: it keeps the row and flags the value.
+
+One cached enrollment whose `is_active` was "maybe" used to abort staging (a cast to boolean),
+so nothing at all was imported. The cached enrollments are the bulk of the source, and their
+JSON is read on the source side through postgres_fdw (the "pushdown" copy); that fast path
+must stay, and must classify a malformed value instead of breaking on it.
+"""
+
+import os
+import re
+
+import pytest
+from django.db import connection, transaction
+from psycopg import sql
+
+from micromasters_import.engine import staging
+from micromasters_import.source.factories import MMCachedEnrollmentFactory
+
+# (data, staged is_active as JSON text (its value, never cast), staged mode)
+DOCUMENTS = [
+    ({"is_active": True, "mode": "verified"}, "true", "verified"),
+    ({"is_active": False, "mode": "audit"}, "false", "audit"),
+    ({"is_active": "maybe", "mode": "audit"}, '"maybe"', "audit"),
+    ({"is_active": "true", "mode": "honor"}, '"true"', "honor"),
+    ({"is_active": 1, "mode": "audit"}, "1", "audit"),
+    ({"is_active": None, "mode": None}, "null", None),
+    ({"mode": "masters"}, None, "masters"),  # no is_active key
+    ({"is_active": True, "mode": "bogus-mode"}, "true", "bogus-mode"),
+    ({"is_active": True, "mode": "v" * 300}, "true", "v" * 300),
+    ({"is_active": True, "mode": 7}, "true", "7"),
+    ({"is_active": True}, "true", None),
+]
+TABLE = staging.STAGED_TABLES["mm_cachedenrollment"]
+
+
+def _make_documents():
+    return [MMCachedEnrollmentFactory(data=data).id for data, *_ in DOCUMENTS]
+
+
+def _staged(ids) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id, is_active::text, mode FROM mm_cachedenrollment ORDER BY id")
+        rows = cursor.fetchall()
+    return [row for row in rows if row[0] in ids]
+
+
+def _expected(ids) -> list[tuple]:
+    return [(id_, *values) for id_, (_data, *values) in zip(ids, DOCUMENTS, strict=True)]
+
+
+@pytest.mark.parametrize("remote", [False, True], ids=["plain", "pushdown-statements"])
+def test_malformed_values_are_kept_and_flagged_not_cast(mm, remote):
+    ids = _make_documents()
+
+    with connection.cursor() as cursor:
+        for statement, params in staging.copy_statements(TABLE, mm, remote=remote):
+            cursor.execute(statement, params or None)
+
+    assert _staged(ids) == _expected(ids)
+
+
+# -- through a real postgres_fdw mount -----------------------------------------------------------
+
+RUN = str(os.getpid())
+SERVER = f"mm_staging_loopback_{RUN}"
+MOUNT = f"mm_staging_mount_{RUN}"
+
+
+@pytest.fixture
+def loopback_mount(mm_transactional):
+    """The test database's own source schema, mounted back into it through postgres_fdw."""
+    db = connection.settings_dict
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE EXTENSION IF NOT EXISTS postgres_fdw")
+        cursor.execute(
+            sql.SQL(
+                "CREATE SERVER {} FOREIGN DATA WRAPPER postgres_fdw "
+                "OPTIONS (host {}, port {}, dbname {}, fetch_size '10000')"
+            ).format(
+                sql.Identifier(SERVER),
+                sql.Literal(db["HOST"] or "127.0.0.1"),
+                sql.Literal(str(db["PORT"] or 5432)),
+                sql.Literal(db["NAME"]),
+            )
+        )
+        cursor.execute(
+            sql.SQL("CREATE USER MAPPING FOR CURRENT_USER SERVER {} OPTIONS (user {})").format(
+                sql.Identifier(SERVER), sql.Literal(db["USER"])
+            )
+        )
+        cursor.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(MOUNT)))
+        cursor.execute(
+            sql.SQL(
+                "IMPORT FOREIGN SCHEMA {} LIMIT TO (dashboard_cachedenrollment) FROM SERVER {} "
+                "INTO {}"
+            ).format(
+                sql.Identifier(mm_transactional), sql.Identifier(SERVER), sql.Identifier(MOUNT)
+            )
+        )
+    yield MOUNT
+    with connection.cursor() as cursor:
+        cursor.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(MOUNT)))
+        cursor.execute(sql.SQL("DROP SERVER IF EXISTS {} CASCADE").format(sql.Identifier(SERVER)))
+
+
+@pytest.mark.fdw
+def test_through_the_mount_the_json_is_read_on_the_source_and_malformed_values_flagged(
+    loopback_mount,
+):
+    ids = _make_documents()  # committed: the mount reads through another session
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        assert staging.is_foreign(cursor, loopback_mount, TABLE.source)
+        staging.stage(cursor, {"mm_cachedenrollment"}, loopback_mount)
+        staged = _staged(ids)
+        # The fast path still ships: the copy's query runs on the source whole, and only
+        # the computed values come back, not the JSON documents.
+        select = staging._pushdown_select(
+            TABLE,
+            sql.SQL("{}.{}").format(sql.Identifier(loopback_mount), sql.Identifier(TABLE.source)),
+            sql.SQL(""),
+        )
+        with staging.local_aggregation_disabled(cursor, True):
+            cursor.execute(sql.SQL("EXPLAIN (VERBOSE, COSTS OFF) ") + select)
+            plan = "\n".join(line for (line,) in cursor.fetchall())
+        staging.drop(cursor, ["mm_cachedenrollment"])
+
+    assert staged == _expected(ids)
+    assert plan.lstrip().startswith("Foreign Scan")
+    assert "Relations: Aggregate on" in plan
+    remote_sql = next(line for line in plan.splitlines() if "Remote SQL" in line)
+    select_list = remote_sql.split(" FROM ")[0]
+    assert "GROUP BY" in remote_sql
+    assert re.search(r"\bdata\b(?!\s*@>)", select_list) is None  # no document comes back

@@ -1,0 +1,1 @@
+"""Test worlds of the import, shared by its tests: never imported by product code."""
