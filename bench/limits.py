@@ -17,6 +17,7 @@ transaction (its planner settings are local to it); `write` should run in autoco
 table's insert is timed with its commit and the foreign key checks deferred to it.
 """
 
+import dataclasses
 import time
 
 from psycopg import sql
@@ -44,6 +45,9 @@ def transfer(cursor, schema: str = staging.SOURCE_SCHEMA) -> list[dict]:
     results = []
     for name in needed_copies():
         table = staging.STAGED_TABLES[name]
+        # What the steps read, not what the run's fingerprints keep on the side.
+        kept = {k: v for k, v in table.columns.items() if k != staging.SOURCE_HASH}
+        table = dataclasses.replace(table, columns=kept)
         remote = staging.is_foreign(cursor, schema, table.source)
         statements = staging.copy_statements(table, schema, remote=remote)
         unindexed = statements[: len(statements) - len(table.indexes) - 1]  # no index, ANALYZE

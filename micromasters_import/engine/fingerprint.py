@@ -103,14 +103,44 @@ def staged_fingerprint(cursor, name: str) -> str | None:
     the source query would hash, and scanning it locally spares reading the source again.
     Returns None for a copy that cannot be fingerprinted this way.
     """
-    columns = copied_columns(staging.STAGED_TABLES[name])
-    if columns is None:
-        return None
+    table = staging.STAGED_TABLES[name]
+    columns = copied_columns(table)
+    if columns is not None:
+        row_hash = _row_hash(columns)
+    else:
+        row_hash = _with_source_hash(table)
+        if row_hash is None:
+            return None
     return _digest(
         cursor,
-        sql.SQL("SELECT count(*), sum({}) FROM pg_temp.{}").format(
-            _row_hash(columns), sql.Identifier(name)
-        ),
+        sql.SQL("SELECT count(*), sum({}) FROM pg_temp.{}").format(row_hash, sql.Identifier(name)),
+    )
+
+
+def _with_source_hash(table: staging.StagedTable) -> sql.Composable | None:
+    """The row hash of a copy that keeps the source's hash of what it does not keep.
+
+    A copy with a `SOURCE_HASH` column (the cached enrollments: their JSON is read on the
+    source, never copied) has, per row, the hash of its unkept columns, computed on the source
+    with the seeds `source_fingerprint` gives them; combined with the hashes of the kept
+    columns, it is the same row hash. None if the column is not exactly that.
+    """
+    read = sorted(table.source_columns())
+    kept = [column for column in read if table.columns.get(column) == column]
+    unkept = tuple(column for column in read if column not in kept)
+    expected = staging.source_hash_expression(tuple(read), unkept)
+    if not unkept or table.columns.get(staging.SOURCE_HASH) != expected:
+        return None
+    return sql.SQL(" # ").join(
+        [
+            *(
+                sql.SQL("hash_array_extended(ARRAY[{}], {})").format(
+                    sql.Identifier(column), read.index(column)
+                )
+                for column in kept
+            ),
+            sql.Identifier(staging.SOURCE_HASH),
+        ]
     )
 
 

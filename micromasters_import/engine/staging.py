@@ -172,6 +172,22 @@ JSON_BOOLEAN = """CASE WHEN data @> '{{"{key}": true}}' THEN 'true'::jsonb
                       WHEN data @> '{{"{key}": false}}' THEN 'false'::jsonb END"""
 JSON_ONE_OF = "CASE {cases} END"
 
+# A staged column holding, per row, the fingerprint hash of the source columns the copy does
+# not keep (see fingerprint.staged_fingerprint).
+SOURCE_HASH = "source_hash"
+
+
+def source_hash_expression(read: tuple[str, ...], unkept: tuple[str, ...]) -> str:
+    """The per-row hash of the `unkept` columns, as the fingerprint combines them.
+
+    `read` is every source column the copy reads, sorted: a column's place in it is the seed
+    of its hash, exactly as `fingerprint.source_fingerprint` computes it.
+    """
+    return " # ".join(
+        f"hash_array_extended(ARRAY[{column}], {read.index(column)})" for column in unkept
+    )
+
+
 HASH_AS_UUID = "CASE WHEN hash ~ '^[0-9a-fA-F]{32}$' THEN hash::uuid END"
 
 STAGED_TABLES = {
@@ -225,6 +241,12 @@ STAGED_TABLES = {
                 # step 003 classifies it.
                 "is_active": "data -> 'is_active'",
                 "mode": "data ->> 'mode'",
+                # The JSON document's share of the table's fingerprint, computed on the source
+                # in the same scan (the document itself never crosses the network): the run
+                # fingerprints the copy without reading the source a second time.
+                SOURCE_HASH: source_hash_expression(
+                    ("course_run_id", "data", "id", "user_id"), ("data",)
+                ),
             },
             indexes=("course_run_id, user_id",),
             pushdown={
