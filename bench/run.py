@@ -895,7 +895,7 @@ def main() -> None:
                         setups[name],
                     )
                 )
-    if args.compare and "shipped" in names:
+    if args.compare and "shipped" in names and not args.no_reruns:
         # A run with another revision's code must not touch this run's source: the learner
         # is added last, once every revision has run on the same data.
         shipped = next(r for r in results if r["setup"] == "shipped")
