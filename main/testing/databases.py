@@ -4,6 +4,8 @@ A second operator's terminal, a superuser creating databases and roles, a postgr
 database: each is a plain psycopg connection, in autocommit, as the test's own role.
 """
 
+import os
+
 import psycopg
 from django.db import connection
 
@@ -20,3 +22,24 @@ def connect(dbname: str | None = None, **kwargs) -> psycopg.Connection:
         autocommit=True,
         **kwargs,
     )
+
+
+def belongs_to_a_gone_run(name: str, pattern) -> bool:
+    """Whether a cluster-wide name (`prefix_<pid>`) is this run's, or a run's whose process ended.
+
+    Databases and roles outlive a crashed test run; sweeping the ones whose process is gone
+    (and never another live run's) keeps parallel runs on one server apart.
+    """
+    match = pattern.match(name)
+    if not match:
+        return False
+    pid = int(match.group(1))
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False

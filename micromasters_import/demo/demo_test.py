@@ -24,6 +24,7 @@ from psycopg import sql
 from courses.models import CourseRun
 from ecommerce.factories import latest_product_version
 from ecommerce.models import Product
+from main.testing.databases import belongs_to_a_gone_run
 from micromasters_import.demo import catalog, guard
 from micromasters_import.demo.database import MARKER, Server
 from micromasters_import.demo.pseudorandom import MISSING_EVERY, MISSING_REMAINDER
@@ -280,19 +281,7 @@ def _admin(dbname: str) -> psycopg.Connection:
 
 def _dead(name: str) -> bool:
     """A name of this run, or of a run whose process is gone (left behind by a crash)."""
-    match = LEFTOVER.match(name)
-    if not match:
-        return False
-    pid = int(match.group(1))
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+    return belongs_to_a_gone_run(name, LEFTOVER)
 
 
 def _sweep() -> None:

@@ -25,6 +25,7 @@ from django.core.management.base import CommandError
 from django.db import connection, transaction
 from psycopg import sql
 
+from main.testing.databases import belongs_to_a_gone_run
 from main.testing.databases import connect as _admin_connect
 from micromasters_import import mount
 from micromasters_import.demo.source import build_source
@@ -59,19 +60,7 @@ def _url(password: str | None = PASSWORD, dbname: str = SOURCE_DB, port=None) ->
 
 def _gone(name: str, pattern: re.Pattern = LEFTOVER) -> bool:
     """Whether a name belongs to this run or to a run whose process has ended."""
-    match = pattern.match(name)
-    if not match:
-        return False
-    pid = int(match.group(1))
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+    return belongs_to_a_gone_run(name, pattern)
 
 
 def _sweep(test_db: str) -> None:
