@@ -82,8 +82,9 @@ def revert(batch: ImportBatch) -> Reverted:
                 .distinct()
             )
             for table in sorted(tables):
-                result.kept.extend(_keep(cursor, row, table))
-                deleted = _delete(cursor, row, table)
+                referencing = _referencing(cursor, table)
+                result.kept.extend(_keep(cursor, row, table, referencing))
+                deleted = _delete(cursor, row, table, referencing)
                 result.deleted[table] = result.deleted.get(table, 0) + deleted
     return result
 
@@ -113,7 +114,7 @@ def _referencing(cursor, table: str) -> list[tuple[str, str]]:
     return cursor.fetchall()
 
 
-def _keep(cursor, row: ImportRun, table: str) -> list[Kept]:
+def _keep(cursor, row: ImportRun, table: str, referencing: list) -> list[Kept]:
     """The rows of this step and table that must stay, with the reason for each."""
     target = sql.Identifier(table)
     cursor.execute(
@@ -130,7 +131,7 @@ def _keep(cursor, row: ImportRun, table: str) -> list[Kept]:
         [GONE, CHANGED, row.id, table],
     )
     kept = [Kept(table, target_id, reason) for target_id, reason in cursor.fetchall()]
-    for referencing, column in _referencing(cursor, table):
+    for source, column in referencing:
         cursor.execute(
             sql.SQL(
                 """
@@ -140,21 +141,21 @@ def _keep(cursor, row: ImportRun, table: str) -> list[Kept]:
                  WHERE p.ledger_id = %s AND p.target_table = %s
                  ORDER BY 1
                 """
-            ).format(referencing=sql.Identifier(referencing), column=sql.Identifier(column)),
+            ).format(referencing=sql.Identifier(source), column=sql.Identifier(column)),
             [row.id, table],
         )
-        reason = f"referenced by {referencing}.{column}"
+        reason = f"referenced by {source}.{column}"
         kept.extend(Kept(table, target_id, reason) for (target_id,) in cursor.fetchall())
     return kept
 
 
-def _delete(cursor, row: ImportRun, table: str) -> int:
+def _delete(cursor, row: ImportRun, table: str, referencing: list) -> int:
     """Delete the step's unchanged, unreferenced rows of `table`, and their provenance."""
     references = [
         sql.SQL("NOT EXISTS (SELECT 1 FROM {} r WHERE r.{} = t.id)").format(
-            sql.Identifier(referencing), sql.Identifier(column)
+            sql.Identifier(source), sql.Identifier(column)
         )
-        for referencing, column in _referencing(cursor, table)
+        for source, column in referencing
     ]
     unreferenced = sql.SQL(" AND ").join(references) if references else sql.SQL("true")
     cursor.execute(
