@@ -15,6 +15,7 @@ from psycopg import sql
 
 from micromasters_import.engine import staging
 from micromasters_import.source.factories import MMCachedEnrollmentFactory
+from micromasters_import.testing.loopback import loopback_mount as mount_back
 
 # (data, staged is_active as JSON text (its value, never cast), staged mode)
 DOCUMENTS = [
@@ -69,38 +70,10 @@ MOUNT = f"mm_staging_mount_{RUN}"
 @pytest.fixture
 def loopback_mount(mm_transactional):
     """The test database's own source schema, mounted back into it through postgres_fdw."""
-    db = connection.settings_dict
-    with connection.cursor() as cursor:
-        cursor.execute("CREATE EXTENSION IF NOT EXISTS postgres_fdw")
-        cursor.execute(
-            sql.SQL(
-                "CREATE SERVER {} FOREIGN DATA WRAPPER postgres_fdw "
-                "OPTIONS (host {}, port {}, dbname {}, fetch_size '10000')"
-            ).format(
-                sql.Identifier(SERVER),
-                sql.Literal(db["HOST"] or "127.0.0.1"),
-                sql.Literal(str(db["PORT"] or 5432)),
-                sql.Literal(db["NAME"]),
-            )
-        )
-        cursor.execute(
-            sql.SQL("CREATE USER MAPPING FOR CURRENT_USER SERVER {} OPTIONS (user {})").format(
-                sql.Identifier(SERVER), sql.Literal(db["USER"])
-            )
-        )
-        cursor.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(MOUNT)))
-        cursor.execute(
-            sql.SQL(
-                "IMPORT FOREIGN SCHEMA {} LIMIT TO (dashboard_cachedenrollment) FROM SERVER {} "
-                "INTO {}"
-            ).format(
-                sql.Identifier(mm_transactional), sql.Identifier(SERVER), sql.Identifier(MOUNT)
-            )
-        )
-    yield MOUNT
-    with connection.cursor() as cursor:
-        cursor.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(MOUNT)))
-        cursor.execute(sql.SQL("DROP SERVER IF EXISTS {} CASCADE").format(sql.Identifier(SERVER)))
+    with mount_back(
+        mm_transactional, SERVER, MOUNT, ("dashboard_cachedenrollment",), fetch_size="10000"
+    ) as schema:
+        yield schema
 
 
 @pytest.mark.fdw

@@ -147,9 +147,8 @@ def mount_env(transactional_db, source, settings):
     _unmount()
 
 
-def run(*args) -> tuple[str, str]:
-    """Run the command on the test schema and server; return its stdout and stderr."""
-    out, err = StringIO(), StringIO()
+def _call(out, err, *args) -> None:
+    """The command on the test schema and server, its output into `out` and `err`."""
     call_command(
         "setup_micromasters_fdw",
         "--schema",
@@ -161,6 +160,12 @@ def run(*args) -> tuple[str, str]:
         stderr=err,
         no_color=True,
     )
+
+
+def run(*args) -> tuple[str, str]:
+    """Run the command on the test schema and server; return its stdout and stderr."""
+    out, err = StringIO(), StringIO()
+    _call(out, err, *args)
     return out.getvalue(), err.getvalue()
 
 
@@ -168,17 +173,7 @@ def fails(*args) -> tuple[CommandError, str, str]:
     """Run the command expecting a CommandError; return it with the captured output."""
     out, err = StringIO(), StringIO()
     with pytest.raises(CommandError) as excinfo:
-        call_command(
-            "setup_micromasters_fdw",
-            "--schema",
-            SCHEMA,
-            "--server-name",
-            SERVER,
-            *args,
-            stdout=out,
-            stderr=err,
-            no_color=True,
-        )
+        _call(out, err, *args)
     return excinfo.value, out.getvalue(), err.getvalue()
 
 

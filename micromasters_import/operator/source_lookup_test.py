@@ -18,6 +18,7 @@ from micromasters_import.factories import CourseIdFactory, ProgramIdFactory, Pro
 from micromasters_import.models import CourseId
 from micromasters_import.operator import source_lookup
 from micromasters_import.source import factories as mm_factories
+from micromasters_import.testing.loopback import loopback_mount
 
 
 def test_reads_courses_programs_and_tiers_by_id(mm):
@@ -91,46 +92,9 @@ FDW_SCHEMA = f"mm_lookup_{os.getpid()}"
 
 @pytest.fixture
 def mounted(mm_transactional):
-    """The `micromasters` plain tables mounted again through postgres_fdw, as in production.
-
-    The superuser connects to its own cluster, so no password is involved; the data must be
-    committed, since the foreign server reads through another session.
-    """
-    settings = connection.settings_dict
-    with connection.cursor() as cursor:
-        cursor.execute("CREATE EXTENSION IF NOT EXISTS postgres_fdw")
-        cursor.execute(
-            sql.SQL(
-                "CREATE SERVER {} FOREIGN DATA WRAPPER postgres_fdw "
-                "OPTIONS (host {}, port {}, dbname {})"
-            ).format(
-                sql.Identifier(FDW_SERVER),
-                sql.Literal(settings["HOST"] or "127.0.0.1"),
-                sql.Literal(str(settings["PORT"] or 5432)),
-                sql.Literal(settings["NAME"]),
-            )
-        )
-        cursor.execute(
-            sql.SQL("CREATE USER MAPPING FOR CURRENT_USER SERVER {} OPTIONS (user {})").format(
-                sql.Identifier(FDW_SERVER), sql.Literal(settings["USER"] or "postgres")
-            )
-        )
-        cursor.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(FDW_SCHEMA)))
-        cursor.execute(
-            sql.SQL("IMPORT FOREIGN SCHEMA {} FROM SERVER {} INTO {}").format(
-                sql.Identifier(mm_transactional),
-                sql.Identifier(FDW_SERVER),
-                sql.Identifier(FDW_SCHEMA),
-            )
-        )
-    yield FDW_SCHEMA
-    with connection.cursor() as cursor:
-        cursor.execute(
-            sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(FDW_SCHEMA))
-        )
-        cursor.execute(
-            sql.SQL("DROP SERVER IF EXISTS {} CASCADE").format(sql.Identifier(FDW_SERVER))
-        )
+    """The `micromasters` plain tables mounted again through postgres_fdw, as in production."""
+    with loopback_mount(mm_transactional, FDW_SERVER, FDW_SCHEMA) as schema:
+        yield schema
 
 
 @pytest.mark.fdw
