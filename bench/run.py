@@ -54,7 +54,13 @@ sys.path.insert(0, str(PROJECT))
 
 from bench.latency_proxy import LatencyProxy  # noqa: E402
 
-READER = "bench_reader"
+
+def reader_role(prefix: str) -> str:
+    """The source's read-only role of one prefix: each benchmark has its own, so two people
+    benchmarking on one server never reset each other's password under a live mount."""
+    return f"{prefix}_reader"
+
+
 TIMINGS_ENV = "MICROMASTERS_IMPORT_TIMINGS"
 
 
@@ -160,21 +166,21 @@ def recreate_database(admin: str, name: str, template: str | None = None) -> Non
     )
 
 
-def ensure_reader(admin: str, source_db: str, password: str) -> None:
+def ensure_reader(admin: str, source_db: str, reader: str, password: str) -> None:
     """A password-protected read-only role on the source, as production would give us."""
     with psycopg.connect(admin, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [READER]).fetchone()
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [reader]).fetchone()
         verb = "ALTER" if exists else "CREATE"
         conn.execute(
             sql.SQL("{} ROLE {} LOGIN PASSWORD {}").format(
-                sql.SQL(verb), sql.Identifier(READER), sql.Literal(password)
+                sql.SQL(verb), sql.Identifier(reader), sql.Literal(password)
             )
         )
     with psycopg.connect(with_database(admin, source_db), autocommit=True) as conn:
-        conn.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(sql.Identifier(READER)))
+        conn.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(sql.Identifier(reader)))
         conn.execute(
             sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}").format(
-                sql.Identifier(READER)
+                sql.Identifier(reader)
             )
         )
 
@@ -828,8 +834,9 @@ def main() -> None:
     admin = admin_url()
     source_db, template_db = build(admin, args.users, args.seed, args.prefix, reuse=args.reuse)
     password = os.environ.get("BENCH_READER_PASSWORD") or secrets.token_urlsafe(16)
-    ensure_reader(admin, source_db, password)
-    source_url = with_database(admin, source_db, user=READER, password=password)
+    reader = reader_role(args.prefix)
+    ensure_reader(admin, source_db, reader, password)
+    source_url = with_database(admin, source_db, user=reader, password=password)
 
     setups = {
         "shipped": [],
@@ -963,6 +970,7 @@ def main() -> None:
     print(f"written {args.json}")
     if args.drop:
         drop_databases(admin, args.prefix)
+        drop_role(admin, reader)
 
 
 def drop_databases(admin: str, prefix: str) -> None:
@@ -978,6 +986,12 @@ def drop_databases(admin: str, prefix: str) -> None:
         for name in names:
             conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
     print(f"dropped {len(names)} database(s): {', '.join(names)}")
+
+
+def drop_role(admin: str, role: str) -> None:
+    """Drop the prefix's reader role once its databases (and their grants) are gone."""
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
 
 
 if __name__ == "__main__":
