@@ -39,7 +39,6 @@ SOURCE = re.compile(r"^--\s*Source:\s*([a-z_][a-z0-9_]*)\s*$", re.MULTILINE | re
 # is the step's report: per outcome, the number of source rows and the first ids
 # (`micromasters_import.sample_limit`, 10 unless set), and the number of rows inserted.
 TAIL = """\
-,
 -- The shared tail of every step (micromasters_import/engine/steps.py TAIL).
 provenance AS (
     INSERT INTO micromasters_import_importedrow (
@@ -87,7 +86,7 @@ class Step:
         """
         if self.source is None:
             return self.text
-        return self.text.rstrip() + "\n" + TAIL.format(target=self.writes, source=self.source)
+        return self.text.rstrip() + ",\n" + TAIL.format(target=self.writes, source=self.source)
 
     @property
     def label(self) -> str:

@@ -155,7 +155,7 @@ def test_a_step_that_names_a_source_runs_as_its_file_then_the_shared_tail(tmp_pa
     assert step.text == SOURCED_SQL
     assert step.source == "dashboard_programenrollment"
     assert step.rule == "does a thing, over two lines."
-    assert step.sql.startswith(SOURCED_SQL.rstrip() + "\n,\n")
+    assert step.sql.startswith(SOURCED_SQL.rstrip() + ",\n-- The shared tail")
     assert "\nprovenance AS (\n    INSERT INTO micromasters_import_importedrow (" in step.sql
     assert "'courses_programenrollment', target_id, 'dashboard_programenrollment'" in step.sql
     assert step.sql.endswith("SELECT 'inserted', count(*), NULL FROM inserted;\n")
@@ -203,7 +203,7 @@ def test_the_shipped_steps_name_the_table_they_classify_and_end_with_the_tail(st
         assert returning.group(1) == step.writes, step.label
         assert "micromasters_import_importedrow" not in step.text, step.label
         tail = steps_module.TAIL.format(target=step.writes, source=step.source)
-        assert step.sql == step.text.rstrip() + "\n" + tail, step.label
+        assert step.sql == step.text.rstrip() + ",\n" + tail, step.label
 
 
 # -- selection ------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from django.db import connection
 from courses.factories import ProgramFactory
 from flexiblepricing.factories import FlexiblePriceTierFactory
 from flexiblepricing.models import FlexiblePrice
-from micromasters_import.models import ProgramTierId
+from micromasters_import.models import ImportedRow, ProgramTierId
 from micromasters_import.source.factories import (
     MMFinancialAidFactory,
     MMTierProgramFactory,
@@ -119,7 +119,7 @@ def test_one_row_per_user_and_program_latest_updated_on_then_highest_id(run_step
     MMFinancialAidFactory(
         user=latest.mm, tier_program=tier_program, updated_on=_when(9), income_usd=1.0
     )
-    MMFinancialAidFactory(
+    latest_won = MMFinancialAidFactory(
         user=latest.mm, tier_program=tier_program, updated_on=_when(20), income_usd=2.0
     )
     MMFinancialAidFactory(
@@ -128,7 +128,7 @@ def test_one_row_per_user_and_program_latest_updated_on_then_highest_id(run_step
     MMFinancialAidFactory(
         user=tie.mm, tier_program=tier_program, updated_on=_when(9), income_usd=4.0
     )
-    MMFinancialAidFactory(
+    tie_won = MMFinancialAidFactory(
         user=tie.mm, tier_program=tier_program, updated_on=_when(9), income_usd=5.0
     )
     MMFinancialAidFactory(
@@ -141,6 +141,12 @@ def test_one_row_per_user_and_program_latest_updated_on_then_highest_id(run_step
     assert landed == {latest.user.username: 2.0, tie.user.username: 5.0}
     assert report["inserted"] == 2
     assert report["skipped"] == {"superseded": 3, "status_not_imported": 1}
+    # Provenance names the request that won, not the lowest id of the learner's requests.
+    price_ids = dict(FlexiblePrice.objects.values_list("income_usd", "id"))
+    assert set(ImportedRow.objects.values_list("target_id", "source_table", "source_id")) == {
+        (price_ids[2.0], "financialaid_financialaid", latest_won.id),
+        (price_ids[5.0], "financialaid_financialaid", tie_won.id),
+    }
 
 
 def test_an_existing_request_is_already_present_or_a_conflict_and_rerun_inserts_nothing(
