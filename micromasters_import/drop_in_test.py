@@ -51,7 +51,7 @@ MAPPING_TABLES = (
 MITXONLINE_APPS = {"users", "courses", "ecommerce", "flexiblepricing", "b2b", "wagtailcore", "main"}
 # Test support ships in the folder (factories, fixtures, the `testing/` worlds) but is never
 # imported by product code.
-TEST_SUPPORT = {"factories.py", "conftest.py", "order_support.py"}
+TEST_SUPPORT = {"factories.py", "conftest.py"}
 
 
 def product_modules():

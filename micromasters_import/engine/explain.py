@@ -15,21 +15,9 @@ from micromasters_import.engine import lock, outcomes, staging
 from micromasters_import.engine.steps import Step, discover
 from micromasters_import.models import ImportedRow
 
-# The MicroMasters table whose rows each step classifies (the `ref` ids it reports).
-CANDIDATE_TABLE = {
-    "002": "courses_courserun",
-    "003": "dashboard_cachedenrollment",
-    "004": "financialaid_financialaid",
-    "005": "ecommerce_order",
-    "006": "ecommerce_line",
-    "007": "ecommerce_receipt",
-    "008": "grades_finalgrade",
-    "009": "grades_micromasterscoursecertificate",
-    "010": "ecommerce_line",
-    "011": "dashboard_programenrollment",
-    "012": "grades_micromastersprogramcertificate",
-    "013": "grades_micromasterscoursecertificate",
-}
+# The MicroMasters table whose rows each step classifies (the `ref` ids it reports), as each
+# step file declares it on its `-- Source:` line.
+CANDIDATE_TABLE = {step.num: step.source for step in discover() if step.source}
 # Steps about catalogue rows, not learners: their outcomes would be about everyone's runs.
 NOT_ABOUT_LEARNERS = {"002"}
 

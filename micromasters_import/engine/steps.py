@@ -1,9 +1,18 @@
 """The numbered SQL steps: finding them, reading what each declares, choosing which to run.
 
 The numbers are part of the interface (operators type `--num 009`), so a step is a file
-`sql/NNN_name.sql`. Its header comment states its rule and declares, on `-- Writes:` and
-`-- Needs:` lines, the table it fills and the steps that must have run before it; the
-command reads those lines rather than keeping a second copy of the order in Python.
+`sql/NNN_name.sql`. Its header comment states its rule and declares, on `-- Writes:`,
+`-- Source:` and `-- Needs:` lines, the table it fills, the MicroMasters table whose rows it
+classifies and the steps that must have run before it; the command reads those lines rather
+than keeping a second copy of them in Python.
+
+A step that names a source ends where its rule ends: a `candidate` CTE (one row per source
+row: its id `ref` and its `outcome`) and the `inserted` CTE, whose INSERT returns
+`id AS target_id`, `md5(<table>::text) AS row_hash` and then the columns that find the
+candidate an inserted row came from, named as in `candidate` (`user_id, run_id`,
+`order_id AS target_order_id`). What every such step does after that, record the provenance
+rows and return the outcome counts and samples, is written once here (`TAIL`) and appended
+when the step is loaded, so that it cannot drift between steps.
 """
 
 import hashlib
@@ -20,6 +29,36 @@ INSERT = re.compile(r"INSERT\s+INTO\s+([a-z_][a-z0-9_]*)\s*\(([^)]*)\)", re.IGNO
 # The operator-filled ID mappings; every one ends in "id" (courseid, programtierid, ...), which
 # the import's own tables (importrun, importedrow, ...) do not.
 MAPPING_TABLE = re.compile(r"\bmicromasters_import_[a-z]+id\b")
+SOURCE = re.compile(r"^--\s*Source:\s*([a-z_][a-z0-9_]*)\s*$", re.MULTILINE | re.IGNORECASE)
+
+# What every step with a `-- Source:` does after its own CTEs. Provenance: each inserted row,
+# the source row the rule chose for it (the lowest `ref` among the eligible candidates that
+# share the columns `inserted` returns after target_id and row_hash, hence the NATURAL JOIN)
+# and the row's hash as inserted, in the step's own transaction, only when a run's ledger row
+# is set (`explain` and `skipped` set none); see micromasters_import.revert. The final SELECT
+# is the step's report: per outcome, the number of source rows and the first ids
+# (`micromasters_import.sample_limit`, 10 unless set), and the number of rows inserted.
+TAIL = """\
+-- The shared tail of every step (micromasters_import/engine/steps.py TAIL).
+provenance AS (
+    INSERT INTO micromasters_import_importedrow (
+        ledger_id, target_table, target_id, source_table, source_id, row_hash
+    )
+    SELECT NULLIF(current_setting('micromasters_import.ledger_id', true), '')::bigint,
+           '{target}', target_id, '{source}', min(ref), row_hash
+      FROM inserted
+      NATURAL JOIN (SELECT * FROM candidate WHERE outcome = 'eligible') AS eligible
+     WHERE NULLIF(current_setting('micromasters_import.ledger_id', true), '') IS NOT NULL
+     GROUP BY target_id, row_hash
+)
+SELECT outcome, count(*) AS rows,
+       (array_agg(ref ORDER BY ref))[1:COALESCE(
+         NULLIF(current_setting('micromasters_import.sample_limit', true), '')::int, 10
+       )] AS sample
+  FROM candidate GROUP BY outcome
+UNION ALL
+SELECT 'inserted', count(*), NULL FROM inserted;
+"""
 
 
 class SelectionError(ValueError):
@@ -35,9 +74,19 @@ class Step:
     path: Path
 
     @cached_property
-    def sql(self) -> str:
-        """The file's text, read once."""
+    def text(self) -> str:
+        """The file as written, read once: the header and the step's own CTEs."""
         return self.path.read_text()
+
+    @cached_property
+    def sql(self) -> str:
+        """The statement that runs: the file, then `TAIL` when the file names a source.
+
+        A file without a `-- Source:` line (001, which writes nothing) is its own statement.
+        """
+        if self.source is None:
+            return self.text
+        return self.text.rstrip() + ",\n" + TAIL.format(target=self.writes, source=self.source)
 
     @property
     def label(self) -> str:
@@ -46,11 +95,12 @@ class Step:
 
     @property
     def checksum(self) -> str:
-        """sha256 of the file, to tell whether a step changed since it last ran."""
+        """sha256 of the statement, to tell whether a step (or the shared tail) changed since
+        it last ran."""
         return hashlib.sha256(self.sql.encode()).hexdigest()
 
     def _header(self, key: str) -> str:
-        match = re.search(rf"^--\s*{key}:\s*(.*)$", self.sql, re.MULTILINE | re.IGNORECASE)
+        match = re.search(rf"^--\s*{key}:\s*(.*)$", self.text, re.MULTILINE | re.IGNORECASE)
         return match.group(1).strip() if match else ""
 
     @property
@@ -58,14 +108,14 @@ class Step:
         """The `Rule:` paragraph of the header, for `--list` and the report."""
         lines = []
         collecting = False
-        for line in self.sql.splitlines():
+        for line in self.text.splitlines():
             if not line.startswith("--"):
                 break
             text = line[2:].strip()
             if text.lower().startswith("rule:"):
                 collecting = True
                 text = text[5:].strip()
-            elif re.match(r"^(writes|needs):", text, re.IGNORECASE):
+            elif re.match(r"^(writes|source|needs):", text, re.IGNORECASE):
                 collecting = False
             if collecting:
                 lines.append(text)
@@ -77,15 +127,22 @@ class Step:
         return tuple(re.findall(r"\d{3}", self._header("needs")))
 
     @property
+    def source(self) -> str | None:
+        """The MicroMasters table whose rows the step classifies (`-- Source: ecommerce_line`):
+        the ids its report and provenance name."""
+        match = SOURCE.search(self.text)
+        return match.group(1) if match else None
+
+    @property
     def writes(self) -> str | None:
         """The MITx Online table the step inserts into, from its INSERT statement."""
-        match = INSERT.search(self.sql)
+        match = INSERT.search(self.text)
         return match.group(1) if match else None
 
     @property
     def insert_columns(self) -> list[str]:
         """The columns the step's INSERT supplies, for the schema-drift check."""
-        match = INSERT.search(self.sql)
+        match = INSERT.search(self.text)
         if not match:
             return []
         return [column.strip() for column in match.group(2).split(",") if column.strip()]

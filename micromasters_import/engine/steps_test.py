@@ -1,9 +1,11 @@
 """Unit tests of step discovery, what a step file declares, and the `--num` selection parser."""
 
 import hashlib
+import re
 
 import pytest
 
+from micromasters_import.engine import steps as steps_module
 from micromasters_import.engine.steps import SQL_DIR, SelectionError, Step, discover, select
 
 ALL_NUMS = [f"{n:03d}" for n in range(1, 14)]
@@ -130,6 +132,78 @@ def test_the_shipped_steps_declare_their_order_and_tables(steps):
         assert "created_on" in step.insert_columns, step.label
         # A step may only need steps that come before it.
         assert all(need < step.num for need in step.needs), step.label
+
+
+# -- the statement: the file, then the shared tail -------------------------------------------
+
+SOURCED_SQL = STEP_SQL.replace(
+    "-- Needs: 002, 005\n", "-- Source: dashboard_programenrollment\n-- Needs: 002, 005\n"
+).replace(
+    "    RETURNING 1\n)\nSELECT 'inserted', count(*), NULL FROM inserted;\n",
+    "    RETURNING id AS target_id, md5(courses_programenrollment::text) AS row_hash, user_id\n)\n",
+)
+RETURNING = re.compile(
+    r"^    RETURNING id AS target_id, md5\((\w+)::text\) AS row_hash, (.+)\n\)\n\Z", re.M
+)
+
+
+def test_a_step_that_names_a_source_runs_as_its_file_then_the_shared_tail(tmp_path):
+    assert SOURCED_SQL != STEP_SQL
+    (tmp_path / "007_a_step.sql").write_text(SOURCED_SQL)
+    step = discover(tmp_path)[0]
+
+    assert step.text == SOURCED_SQL
+    assert step.source == "dashboard_programenrollment"
+    assert step.rule == "does a thing, over two lines."
+    assert step.sql.startswith(SOURCED_SQL.rstrip() + ",\n-- The shared tail")
+    assert "\nprovenance AS (\n    INSERT INTO micromasters_import_importedrow (" in step.sql
+    assert "'courses_programenrollment', target_id, 'dashboard_programenrollment'" in step.sql
+    assert step.sql.endswith("SELECT 'inserted', count(*), NULL FROM inserted;\n")
+    assert step.checksum == hashlib.sha256(step.sql.encode()).hexdigest()
+    assert step.writes == "courses_programenrollment"
+
+
+def test_a_step_without_a_source_is_its_own_statement(tmp_path):
+    (tmp_path / "007_a_step.sql").write_text(STEP_SQL)
+    step = discover(tmp_path)[0]
+
+    assert step.source is None
+    assert step.sql == step.text == STEP_SQL
+
+
+def test_a_change_to_the_shared_tail_changes_every_sourced_steps_checksum(monkeypatch):
+    before = {step.num: step.checksum for step in discover()}
+    monkeypatch.setattr(steps_module, "TAIL", steps_module.TAIL + "-- an edit\n")
+    after = {step.num: step.checksum for step in discover()}
+
+    assert before["001"] == after["001"]
+    assert all(before[num] != after[num] for num in ALL_NUMS[1:])
+
+
+def test_the_shipped_steps_name_the_table_they_classify_and_end_with_the_tail(steps):
+    assert {step.num: step.source for step in steps} == {
+        "001": None,
+        "002": "courses_courserun",
+        "003": "dashboard_cachedenrollment",
+        "004": "financialaid_financialaid",
+        "005": "ecommerce_order",
+        "006": "ecommerce_line",
+        "007": "ecommerce_receipt",
+        "008": "grades_finalgrade",
+        "009": "grades_micromasterscoursecertificate",
+        "010": "ecommerce_line",
+        "011": "dashboard_programenrollment",
+        "012": "grades_micromastersprogramcertificate",
+        "013": "grades_micromasterscoursecertificate",
+    }
+    for step in steps[1:]:
+        # The file ends with its INSERT's RETURNING: the row, its hash, the candidate's key.
+        returning = RETURNING.search(step.text)
+        assert returning, step.label
+        assert returning.group(1) == step.writes, step.label
+        assert "micromasters_import_importedrow" not in step.text, step.label
+        tail = steps_module.TAIL.format(target=step.writes, source=step.source)
+        assert step.sql == step.text.rstrip() + ",\n" + tail, step.label
 
 
 # -- selection ------------------------------------------------------------------------------

@@ -12,6 +12,7 @@
 -- 100 characters (text_too_long); expiration_date = end_date + 1 day must not fall before
 -- start_date, which MITx Online's CourseRun.clean() forbids (invalid_run_dates).
 -- Writes: courses_courserun
+-- Source: courses_courserun
 -- Needs: nothing
 WITH run AS (
     SELECT r.id AS ref,
@@ -42,17 +43,17 @@ classified AS (
                                AND cr.variant_length = ''
                                AND cr.variant_industry = '') THEN 'conflict'
                ELSE 'eligible'
-           END AS outcome
+           END AS row_outcome
       FROM run
 ),
 candidate AS (
     SELECT classified.*,
            CASE
-               WHEN outcome = 'eligible'
-                AND row_number() OVER (PARTITION BY outcome, target_course_id, run_tag ORDER BY ref) > 1
+               WHEN row_outcome = 'eligible'
+                AND row_number() OVER (PARTITION BY row_outcome, target_course_id, run_tag ORDER BY ref) > 1
                THEN 'conflict'
-               ELSE outcome
-           END AS final_outcome
+               ELSE row_outcome
+           END AS outcome
       FROM classified
 ),
 inserted AS (
@@ -69,25 +70,8 @@ inserted AS (
            upgrade_deadline, true, false, NULL, false,
            false
       FROM candidate
-     WHERE final_outcome = 'eligible'
+     WHERE outcome = 'eligible'
      ORDER BY ref
         ON CONFLICT DO NOTHING
-    RETURNING id, md5(courses_courserun::text) AS row_hash, courseware_id
-),
--- Provenance: each inserted row, the source row the rule chose for it, and the row's hash as
--- inserted, in the step's own transaction (see micromasters_import.revert).
-provenance AS (
-    INSERT INTO micromasters_import_importedrow (
-        ledger_id, target_table, target_id, source_table, source_id, row_hash
-    )
-    SELECT NULLIF(current_setting('micromasters_import.ledger_id', true), '')::bigint,
-           'courses_courserun', i.id, 'courses_courserun', min(c.ref), i.row_hash
-      FROM inserted i
-      JOIN candidate c ON c.final_outcome = 'eligible' AND c.edx_course_key = i.courseware_id
-     WHERE NULLIF(current_setting('micromasters_import.ledger_id', true), '') IS NOT NULL
-     GROUP BY i.id, i.row_hash
+    RETURNING id AS target_id, md5(courses_courserun::text) AS row_hash, courseware_id AS edx_course_key
 )
-SELECT final_outcome AS outcome, count(*) AS rows, (array_agg(ref ORDER BY ref))[1:COALESCE(NULLIF(current_setting('micromasters_import.sample_limit', true), '')::int, 10)] AS sample
-  FROM candidate GROUP BY final_outcome
-UNION ALL
-SELECT 'inserted', count(*), NULL FROM inserted;

@@ -13,6 +13,7 @@
 -- no-id-professional, credit, masters, all within enrollment_mode's 20 characters
 -- (invalid_enrollment_mode: any other value, however long).
 -- Writes: courses_courserunenrollment
+-- Source: dashboard_cachedenrollment
 -- Needs: 002
 WITH candidate AS (
     SELECT e.id AS ref,
@@ -55,22 +56,5 @@ inserted AS (
      WHERE outcome = 'eligible'
      ORDER BY ref
         ON CONFLICT DO NOTHING
-    RETURNING id, md5(courses_courserunenrollment::text) AS row_hash, user_id, run_id
-),
--- Provenance: each inserted row, the source row the rule chose for it, and the row's hash as
--- inserted, in the step's own transaction (see micromasters_import.revert).
-provenance AS (
-    INSERT INTO micromasters_import_importedrow (
-        ledger_id, target_table, target_id, source_table, source_id, row_hash
-    )
-    SELECT NULLIF(current_setting('micromasters_import.ledger_id', true), '')::bigint,
-           'courses_courserunenrollment', i.id, 'dashboard_cachedenrollment', min(c.ref), i.row_hash
-      FROM inserted i
-      JOIN candidate c ON c.outcome = 'eligible' AND c.user_id = i.user_id AND c.run_id = i.run_id
-     WHERE NULLIF(current_setting('micromasters_import.ledger_id', true), '') IS NOT NULL
-     GROUP BY i.id, i.row_hash
+    RETURNING id AS target_id, md5(courses_courserunenrollment::text) AS row_hash, user_id, run_id
 )
-SELECT outcome, count(*) AS rows, (array_agg(ref ORDER BY ref))[1:COALESCE(NULLIF(current_setting('micromasters_import.sample_limit', true), '')::int, 10)] AS sample
-  FROM candidate GROUP BY outcome
-UNION ALL
-SELECT 'inserted', count(*), NULL FROM inserted;

@@ -13,6 +13,7 @@
 -- negative (invalid_amount); original_currency and country_of_income must fit their columns,
 -- varchar(10) and varchar(100) (text_too_long).
 -- Writes: flexiblepricing_flexibleprice
+-- Source: financialaid_financialaid
 -- Needs: nothing
 WITH request AS (
     SELECT f.*,
@@ -49,15 +50,15 @@ filtered AS (
                WHEN char_length(original_currency) > 10 OR char_length(country_of_income) > 100
                    THEN 'text_too_long'
                ELSE 'eligible'
-           END AS outcome
+           END AS row_outcome
       FROM request
 ),
 candidate AS (
     SELECT filtered.*,
            CASE
-               WHEN outcome <> 'eligible' THEN outcome
+               WHEN row_outcome <> 'eligible' THEN row_outcome
                WHEN row_number() OVER (
-                        PARTITION BY outcome, target_user_id, courseware_content_type_id, courseware_object_id
+                        PARTITION BY row_outcome, target_user_id, courseware_content_type_id, courseware_object_id
                         ORDER BY updated_on DESC, id DESC) > 1 THEN 'superseded'
                WHEN EXISTS (SELECT 1 FROM flexiblepricing_flexibleprice fp
                              WHERE fp.user_id = target_user_id
@@ -70,7 +71,7 @@ candidate AS (
                                          AND fp.created_on = filtered.created_on)
                          THEN 'already_present' ELSE 'conflict' END
                ELSE 'eligible'
-           END AS final_outcome
+           END AS outcome
       FROM filtered
 ),
 inserted AS (
@@ -85,25 +86,8 @@ inserted AS (
            justification, country_of_residence, NULL, courseware_content_type_id,
            courseware_object_id, tier_id
       FROM candidate
-     WHERE final_outcome = 'eligible'
+     WHERE outcome = 'eligible'
      ORDER BY ref
         ON CONFLICT DO NOTHING
-    RETURNING id, md5(flexiblepricing_flexibleprice::text) AS row_hash, user_id, courseware_content_type_id, courseware_object_id
-),
--- Provenance: each inserted row, the source row the rule chose for it, and the row's hash as
--- inserted, in the step's own transaction (see micromasters_import.revert).
-provenance AS (
-    INSERT INTO micromasters_import_importedrow (
-        ledger_id, target_table, target_id, source_table, source_id, row_hash
-    )
-    SELECT NULLIF(current_setting('micromasters_import.ledger_id', true), '')::bigint,
-           'flexiblepricing_flexibleprice', i.id, 'financialaid_financialaid', min(c.ref), i.row_hash
-      FROM inserted i
-      JOIN candidate c ON c.final_outcome = 'eligible' AND c.target_user_id = i.user_id AND c.courseware_content_type_id = i.courseware_content_type_id AND c.courseware_object_id = i.courseware_object_id
-     WHERE NULLIF(current_setting('micromasters_import.ledger_id', true), '') IS NOT NULL
-     GROUP BY i.id, i.row_hash
+    RETURNING id AS target_id, md5(flexiblepricing_flexibleprice::text) AS row_hash, user_id AS target_user_id, courseware_content_type_id, courseware_object_id
 )
-SELECT final_outcome AS outcome, count(*) AS rows, (array_agg(ref ORDER BY ref))[1:COALESCE(NULLIF(current_setting('micromasters_import.sample_limit', true), '')::int, 10)] AS sample
-  FROM candidate GROUP BY final_outcome
-UNION ALL
-SELECT 'inserted', count(*), NULL FROM inserted;

@@ -11,6 +11,7 @@
 -- below 10^15, what total_price_paid numeric(20,5) holds (invalid_amount: 'NaN' or a
 -- negative total); reference_number must fit its varchar(255) (text_too_long).
 -- Writes: ecommerce_order
+-- Source: ecommerce_order
 -- Needs: 002
 WITH courserun_type AS (
     SELECT id FROM django_content_type WHERE app_label = 'courses' AND model = 'courserun'
@@ -61,22 +62,5 @@ inserted AS (
       FROM candidate
      WHERE outcome = 'eligible'
      ORDER BY ref
-    RETURNING id, md5(ecommerce_order::text) AS row_hash, reference_number
-),
--- Provenance: each inserted row, the source row the rule chose for it, and the row's hash as
--- inserted, in the step's own transaction (see micromasters_import.revert).
-provenance AS (
-    INSERT INTO micromasters_import_importedrow (
-        ledger_id, target_table, target_id, source_table, source_id, row_hash
-    )
-    SELECT NULLIF(current_setting('micromasters_import.ledger_id', true), '')::bigint,
-           'ecommerce_order', i.id, 'ecommerce_order', min(c.ref), i.row_hash
-      FROM inserted i
-      JOIN candidate c ON c.outcome = 'eligible' AND c.reference_number = i.reference_number
-     WHERE NULLIF(current_setting('micromasters_import.ledger_id', true), '') IS NOT NULL
-     GROUP BY i.id, i.row_hash
+    RETURNING id AS target_id, md5(ecommerce_order::text) AS row_hash, reference_number
 )
-SELECT outcome, count(*) AS rows, (array_agg(ref ORDER BY ref))[1:COALESCE(NULLIF(current_setting('micromasters_import.sample_limit', true), '')::int, 10)] AS sample
-  FROM candidate GROUP BY outcome
-UNION ALL
-SELECT 'inserted', count(*), NULL FROM inserted;

@@ -8,6 +8,7 @@
 -- order with its reference number is in MITx Online (ambiguous_mitxonline_link). The step
 -- copies no source value but the timestamps: nothing else to bound.
 -- Writes: ecommerce_line
+-- Source: ecommerce_line
 -- Needs: 005
 WITH courserun_type AS (
     SELECT id FROM django_content_type WHERE app_label = 'courses' AND model = 'courserun'
@@ -39,21 +40,21 @@ classified AS (
                WHEN product_id IS NULL THEN 'line_product_missing'
                WHEN product_version_id IS NULL THEN 'product_version_missing'
                ELSE 'eligible'
-           END AS outcome
+           END AS row_outcome
       FROM line
 ),
 candidate AS (
     SELECT classified.*,
            CASE
-               WHEN outcome <> 'eligible' THEN outcome
-               WHEN row_number() OVER (PARTITION BY outcome, target_order_id, run_id ORDER BY ref) > 1
+               WHEN row_outcome <> 'eligible' THEN row_outcome
+               WHEN row_number() OVER (PARTITION BY row_outcome, target_order_id, run_id ORDER BY ref) > 1
                    THEN 'superseded'
                WHEN EXISTS (SELECT 1 FROM ecommerce_line el
                              WHERE el.order_id = target_order_id
                                AND el.purchased_content_type_id = (SELECT id FROM courserun_type)
                                AND el.purchased_object_id = run_id) THEN 'already_present'
                ELSE 'eligible'
-           END AS final_outcome
+           END AS outcome
       FROM classified
 ),
 inserted AS (
@@ -64,25 +65,8 @@ inserted AS (
     SELECT created_at, modified_at, target_order_id, product_version_id, 1,
            (SELECT id FROM courserun_type), run_id
       FROM candidate
-     WHERE final_outcome = 'eligible'
+     WHERE outcome = 'eligible'
      ORDER BY ref
         ON CONFLICT DO NOTHING
-    RETURNING id, md5(ecommerce_line::text) AS row_hash, order_id, purchased_object_id
-),
--- Provenance: each inserted row, the source row the rule chose for it, and the row's hash as
--- inserted, in the step's own transaction (see micromasters_import.revert).
-provenance AS (
-    INSERT INTO micromasters_import_importedrow (
-        ledger_id, target_table, target_id, source_table, source_id, row_hash
-    )
-    SELECT NULLIF(current_setting('micromasters_import.ledger_id', true), '')::bigint,
-           'ecommerce_line', i.id, 'ecommerce_line', min(c.ref), i.row_hash
-      FROM inserted i
-      JOIN candidate c ON c.final_outcome = 'eligible' AND c.target_order_id = i.order_id AND c.run_id = i.purchased_object_id
-     WHERE NULLIF(current_setting('micromasters_import.ledger_id', true), '') IS NOT NULL
-     GROUP BY i.id, i.row_hash
+    RETURNING id AS target_id, md5(ecommerce_line::text) AS row_hash, order_id AS target_order_id, purchased_object_id AS run_id
 )
-SELECT final_outcome AS outcome, count(*) AS rows, (array_agg(ref ORDER BY ref))[1:COALESCE(NULLIF(current_setting('micromasters_import.sample_limit', true), '')::int, 10)] AS sample
-  FROM candidate GROUP BY final_outcome
-UNION ALL
-SELECT 'inserted', count(*), NULL FROM inserted;

@@ -12,6 +12,7 @@
 -- (text_too_long), and the amount copied from the order must be a number, not negative
 -- and below 10^15, what amount numeric(20,5) holds (invalid_amount).
 -- Writes: ecommerce_transaction
+-- Source: ecommerce_receipt
 -- Needs: 005
 WITH receipt AS (
     SELECT rc.id AS ref, rc.*, l.ambiguous AS ambiguous_link, eo.id AS target_order_id,
@@ -32,14 +33,14 @@ classified AS (
                WHEN NOT coalesce(total_price_paid >= 0 AND total_price_paid < 1e15, false)
                    THEN 'invalid_amount'
                ELSE 'eligible'
-           END AS outcome
+           END AS row_outcome
       FROM receipt
 ),
 candidate AS (
     SELECT classified.*,
            CASE
-               WHEN outcome <> 'eligible' THEN outcome
-               WHEN row_number() OVER (PARTITION BY outcome, transaction_id ORDER BY ref) > 1
+               WHEN row_outcome <> 'eligible' THEN row_outcome
+               WHEN row_number() OVER (PARTITION BY row_outcome, transaction_id ORDER BY ref) > 1
                    THEN 'superseded'
                WHEN EXISTS (SELECT 1 FROM ecommerce_transaction t
                              WHERE t.transaction_id = classified.transaction_id)
@@ -48,7 +49,7 @@ candidate AS (
                                          AND t.order_id = classified.target_order_id)
                          THEN 'already_present' ELSE 'conflict' END
                ELSE 'eligible'
-           END AS final_outcome
+           END AS outcome
       FROM classified
 ),
 inserted AS (
@@ -59,25 +60,8 @@ inserted AS (
            CASE WHEN state IN ('refunded', 'partially_refunded') THEN 'refund' ELSE 'payment' END,
            ''
       FROM candidate
-     WHERE final_outcome = 'eligible'
+     WHERE outcome = 'eligible'
      ORDER BY ref
         ON CONFLICT DO NOTHING
-    RETURNING id, md5(ecommerce_transaction::text) AS row_hash, transaction_id
-),
--- Provenance: each inserted row, the source row the rule chose for it, and the row's hash as
--- inserted, in the step's own transaction (see micromasters_import.revert).
-provenance AS (
-    INSERT INTO micromasters_import_importedrow (
-        ledger_id, target_table, target_id, source_table, source_id, row_hash
-    )
-    SELECT NULLIF(current_setting('micromasters_import.ledger_id', true), '')::bigint,
-           'ecommerce_transaction', i.id, 'ecommerce_receipt', min(c.ref), i.row_hash
-      FROM inserted i
-      JOIN candidate c ON c.final_outcome = 'eligible' AND c.transaction_id = i.transaction_id
-     WHERE NULLIF(current_setting('micromasters_import.ledger_id', true), '') IS NOT NULL
-     GROUP BY i.id, i.row_hash
+    RETURNING id AS target_id, md5(ecommerce_transaction::text) AS row_hash, transaction_id
 )
-SELECT final_outcome AS outcome, count(*) AS rows, (array_agg(ref ORDER BY ref))[1:COALESCE(NULLIF(current_setting('micromasters_import.sample_limit', true), '')::int, 10)] AS sample
-  FROM candidate GROUP BY final_outcome
-UNION ALL
-SELECT 'inserted', count(*), NULL FROM inserted;

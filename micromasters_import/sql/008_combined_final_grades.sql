@@ -14,6 +14,7 @@
 -- [0, 100], or NaN, the learner's grades in that course are skipped (invalid_exam_score),
 -- rather than combined with another attempt's score.
 -- Writes: courses_courserungrade
+-- Source: grades_finalgrade
 -- Needs: 002
 WITH best_exam AS (
     SELECT user_id, course_id, max(score::numeric) AS score,
@@ -70,22 +71,5 @@ inserted AS (
      WHERE outcome = 'eligible'
      ORDER BY ref
         ON CONFLICT DO NOTHING
-    RETURNING id, md5(courses_courserungrade::text) AS row_hash, user_id, course_run_id
-),
--- Provenance: each inserted row, the source row the rule chose for it, and the row's hash as
--- inserted, in the step's own transaction (see micromasters_import.revert).
-provenance AS (
-    INSERT INTO micromasters_import_importedrow (
-        ledger_id, target_table, target_id, source_table, source_id, row_hash
-    )
-    SELECT NULLIF(current_setting('micromasters_import.ledger_id', true), '')::bigint,
-           'courses_courserungrade', i.id, 'grades_finalgrade', min(c.ref), i.row_hash
-      FROM inserted i
-      JOIN candidate c ON c.outcome = 'eligible' AND c.user_id = i.user_id AND c.course_run_id = i.course_run_id
-     WHERE NULLIF(current_setting('micromasters_import.ledger_id', true), '') IS NOT NULL
-     GROUP BY i.id, i.row_hash
+    RETURNING id AS target_id, md5(courses_courserungrade::text) AS row_hash, user_id, course_run_id
 )
-SELECT outcome, count(*) AS rows, (array_agg(ref ORDER BY ref))[1:COALESCE(NULLIF(current_setting('micromasters_import.sample_limit', true), '')::int, 10)] AS sample
-  FROM candidate GROUP BY outcome
-UNION ALL
-SELECT 'inserted', count(*), NULL FROM inserted;

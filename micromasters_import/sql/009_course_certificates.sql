@@ -10,6 +10,7 @@
 -- A learner whose mitxonline link is ambiguous imports nothing (ambiguous_mitxonline_link).
 -- The step copies no source value but the hash (checked) and the timestamps.
 -- Writes: courses_courseruncertificate
+-- Source: grades_micromasterscoursecertificate
 -- Needs: 008
 WITH cert AS (
     SELECT c.id AS ref, c.*, l.mm_user_id AS linked_mm_user_id, l.ambiguous AS ambiguous_link,
@@ -68,22 +69,5 @@ inserted AS (
      WHERE outcome = 'eligible'
      ORDER BY ref
         ON CONFLICT DO NOTHING
-    RETURNING id, md5(courses_courseruncertificate::text) AS row_hash, uuid
-),
--- Provenance: each inserted row, the source row the rule chose for it, and the row's hash as
--- inserted, in the step's own transaction (see micromasters_import.revert).
-provenance AS (
-    INSERT INTO micromasters_import_importedrow (
-        ledger_id, target_table, target_id, source_table, source_id, row_hash
-    )
-    SELECT NULLIF(current_setting('micromasters_import.ledger_id', true), '')::bigint,
-           'courses_courseruncertificate', i.id, 'grades_micromasterscoursecertificate', min(c.ref), i.row_hash
-      FROM inserted i
-      JOIN candidate c ON c.outcome = 'eligible' AND c.uuid = i.uuid
-     WHERE NULLIF(current_setting('micromasters_import.ledger_id', true), '') IS NOT NULL
-     GROUP BY i.id, i.row_hash
+    RETURNING id AS target_id, md5(courses_courseruncertificate::text) AS row_hash, uuid
 )
-SELECT outcome, count(*) AS rows, (array_agg(ref ORDER BY ref))[1:COALESCE(NULLIF(current_setting('micromasters_import.sample_limit', true), '')::int, 10)] AS sample
-  FROM candidate GROUP BY outcome
-UNION ALL
-SELECT 'inserted', count(*), NULL FROM inserted;

@@ -9,6 +9,7 @@
 -- order with its reference number is in MITx Online (ambiguous_mitxonline_link). The step
 -- copies no source value: nothing to bound.
 -- Writes: courses_paidcourserun
+-- Source: ecommerce_line
 -- Needs: 005, 006
 WITH courserun_type AS (
     SELECT id FROM django_content_type WHERE app_label = 'courses' AND model = 'courserun'
@@ -35,45 +36,28 @@ classified AS (
                WHEN state <> 'fulfilled' THEN 'order_not_fulfilled'
                WHEN run_id IS NULL OR NOT has_line THEN 'line_not_imported'
                ELSE 'eligible'
-           END AS outcome
+           END AS row_outcome
       FROM line
 ),
 candidate AS (
     SELECT classified.*,
            CASE
-               WHEN outcome <> 'eligible' THEN outcome
-               WHEN row_number() OVER (PARTITION BY outcome, target_order_id, run_id ORDER BY ref) > 1
+               WHEN row_outcome <> 'eligible' THEN row_outcome
+               WHEN row_number() OVER (PARTITION BY row_outcome, target_order_id, run_id ORDER BY ref) > 1
                    THEN 'superseded'
                WHEN EXISTS (SELECT 1 FROM courses_paidcourserun pr
                              WHERE pr.user_id = purchaser_id AND pr.course_run_id = run_id
                                AND pr.order_id = target_order_id) THEN 'already_present'
                ELSE 'eligible'
-           END AS final_outcome
+           END AS outcome
       FROM classified
 ),
 inserted AS (
     INSERT INTO courses_paidcourserun (created_on, updated_on, user_id, course_run_id, order_id)
     SELECT created_on, updated_on, purchaser_id, run_id, target_order_id
       FROM candidate
-     WHERE final_outcome = 'eligible'
+     WHERE outcome = 'eligible'
      ORDER BY ref
         ON CONFLICT DO NOTHING
-    RETURNING id, md5(courses_paidcourserun::text) AS row_hash, user_id, course_run_id, order_id
-),
--- Provenance: each inserted row, the source row the rule chose for it, and the row's hash as
--- inserted, in the step's own transaction (see micromasters_import.revert).
-provenance AS (
-    INSERT INTO micromasters_import_importedrow (
-        ledger_id, target_table, target_id, source_table, source_id, row_hash
-    )
-    SELECT NULLIF(current_setting('micromasters_import.ledger_id', true), '')::bigint,
-           'courses_paidcourserun', i.id, 'ecommerce_line', min(c.ref), i.row_hash
-      FROM inserted i
-      JOIN candidate c ON c.final_outcome = 'eligible' AND c.purchaser_id = i.user_id AND c.run_id = i.course_run_id AND c.target_order_id = i.order_id
-     WHERE NULLIF(current_setting('micromasters_import.ledger_id', true), '') IS NOT NULL
-     GROUP BY i.id, i.row_hash
+    RETURNING id AS target_id, md5(courses_paidcourserun::text) AS row_hash, user_id AS purchaser_id, course_run_id AS run_id, order_id AS target_order_id
 )
-SELECT final_outcome AS outcome, count(*) AS rows, (array_agg(ref ORDER BY ref))[1:COALESCE(NULLIF(current_setting('micromasters_import.sample_limit', true), '')::int, 10)] AS sample
-  FROM candidate GROUP BY final_outcome
-UNION ALL
-SELECT 'inserted', count(*), NULL FROM inserted;

@@ -5,6 +5,7 @@
 -- A learner whose mitxonline link is ambiguous imports nothing (ambiguous_mitxonline_link).
 -- The step copies no source value: nothing to bound.
 -- Writes: courses_programenrollment
+-- Source: dashboard_programenrollment
 -- Needs: nothing
 WITH candidate AS (
     SELECT pe.id AS ref, l.user_id, m.program_id,
@@ -31,22 +32,5 @@ inserted AS (
      WHERE outcome = 'eligible'
      ORDER BY ref
         ON CONFLICT DO NOTHING
-    RETURNING id, md5(courses_programenrollment::text) AS row_hash, user_id, program_id
-),
--- Provenance: each inserted row, the source row the rule chose for it, and the row's hash as
--- inserted, in the step's own transaction (see micromasters_import.revert).
-provenance AS (
-    INSERT INTO micromasters_import_importedrow (
-        ledger_id, target_table, target_id, source_table, source_id, row_hash
-    )
-    SELECT NULLIF(current_setting('micromasters_import.ledger_id', true), '')::bigint,
-           'courses_programenrollment', i.id, 'dashboard_programenrollment', min(c.ref), i.row_hash
-      FROM inserted i
-      JOIN candidate c ON c.outcome = 'eligible' AND c.user_id = i.user_id AND c.program_id = i.program_id
-     WHERE NULLIF(current_setting('micromasters_import.ledger_id', true), '') IS NOT NULL
-     GROUP BY i.id, i.row_hash
+    RETURNING id AS target_id, md5(courses_programenrollment::text) AS row_hash, user_id, program_id
 )
-SELECT outcome, count(*) AS rows, (array_agg(ref ORDER BY ref))[1:COALESCE(NULLIF(current_setting('micromasters_import.sample_limit', true), '')::int, 10)] AS sample
-  FROM candidate GROUP BY outcome
-UNION ALL
-SELECT 'inserted', count(*), NULL FROM inserted;

@@ -7,6 +7,7 @@
 -- A certificate of a learner whose mitxonline link is ambiguous gets no enrollment, even when
 -- it is in MITx Online (ambiguous_mitxonline_link). The step copies no source value.
 -- Writes: courses_courserunenrollment
+-- Source: grades_micromasterscoursecertificate
 -- Needs: 009
 WITH candidate AS (
     SELECT DISTINCT ON (cc.id)
@@ -34,22 +35,5 @@ inserted AS (
      WHERE outcome = 'eligible'
      ORDER BY ref
         ON CONFLICT DO NOTHING
-    RETURNING id, md5(courses_courserunenrollment::text) AS row_hash, user_id, run_id
-),
--- Provenance: each inserted row, the source row the rule chose for it, and the row's hash as
--- inserted, in the step's own transaction (see micromasters_import.revert).
-provenance AS (
-    INSERT INTO micromasters_import_importedrow (
-        ledger_id, target_table, target_id, source_table, source_id, row_hash
-    )
-    SELECT NULLIF(current_setting('micromasters_import.ledger_id', true), '')::bigint,
-           'courses_courserunenrollment', i.id, 'grades_micromasterscoursecertificate', min(c.ref), i.row_hash
-      FROM inserted i
-      JOIN candidate c ON c.outcome = 'eligible' AND c.user_id = i.user_id AND c.course_run_id = i.run_id
-     WHERE NULLIF(current_setting('micromasters_import.ledger_id', true), '') IS NOT NULL
-     GROUP BY i.id, i.row_hash
+    RETURNING id AS target_id, md5(courses_courserunenrollment::text) AS row_hash, user_id, run_id AS course_run_id
 )
-SELECT outcome, count(*) AS rows, (array_agg(ref ORDER BY ref))[1:COALESCE(NULLIF(current_setting('micromasters_import.sample_limit', true), '')::int, 10)] AS sample
-  FROM candidate GROUP BY outcome
-UNION ALL
-SELECT 'inserted', count(*), NULL FROM inserted;

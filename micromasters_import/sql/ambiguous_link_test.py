@@ -35,8 +35,6 @@ from micromasters_import.source import factories as source
 from micromasters_import.source.factories import SCHEMA
 from users.factories import UserFactory
 
-from .order_support import sellable_run
-
 AMBIGUOUS = "ambiguous_mitxonline_link"
 ONE_LEARNER = "no MITx Online user holds the rows of two MicroMasters users"
 # Every step that reads learners' rows, and so must name an ambiguous learner's rows.
@@ -44,12 +42,12 @@ LEARNER_STEPS = ["003", "004", "005", "006", "007", "008", "009", "010", "011", 
 
 
 @pytest.fixture
-def world(mm, mapped_course, mapped_program, imported_run):
+def world(mm, mapped_course, mapped_program, sellable_run):
     """A mapped program with an exam course, a sellable run and a current mapped tier."""
     program = mapped_program()
     course = mapped_course(program=program.mm)
     source.MMExamRunFactory(course=course.mm)
-    sellable = sellable_run(course, imported_run)
+    sellable = sellable_run(course)
     tier_program = source.MMTierProgramFactory(program=program.mm, current=True)
     tier = FlexiblePriceTierFactory(courseware_object=program.program)
     ProgramTierId.objects.create(

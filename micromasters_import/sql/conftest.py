@@ -1,7 +1,9 @@
 """Fixtures for the step tests: run steps through the real command, and build mapped worlds.
 
 Every test goes through `import_micromasters_data` itself (staging, preflight, ledger), so a
-test of a step's rule also proves the command runs it the way an operator would.
+test of a step's rule also proves the command runs it the way an operator would. The worlds
+the step tests share (a course with an imported run, a learner who passed its exam, a
+sellable run, the learners whose account cannot be found) are built here, once.
 """
 
 from io import StringIO
@@ -13,6 +15,7 @@ from django.db import connection
 from psycopg import sql
 
 from courses.factories import CourseFactory, CourseRunFactory, ProgramFactory
+from ecommerce.factories import VersionedProductFactory
 from micromasters_import.models import (
     CourseCertificateRevisionId,
     CourseId,
@@ -47,6 +50,26 @@ def run_steps(mm):
         reports = {run.step: run.report for run in ImportRun.objects.filter(batch=batch)}
         reports["output"] = out.getvalue()
         return reports
+
+    return run
+
+
+@pytest.fixture
+def run_step(run_steps):
+    """Run one step like an operator (see `run_steps`) and return its report."""
+
+    def run(num, **options):
+        return run_steps(num, **options)[num]
+
+    return run
+
+
+@pytest.fixture
+def run_twice(run_step):
+    """Run one step, then run it again as an operator re-running it; both reports."""
+
+    def run(num, **options):
+        return run_step(num, **options), run_step(num, **options)
 
     return run
 
@@ -111,6 +134,62 @@ def imported_run(mm):
         )
 
     return make
+
+
+@pytest.fixture
+def course_with_run(mapped_course, imported_run):
+    """A mapped course, a MicroMasters run of it, and that run as 002 imported it."""
+
+    def make():
+        mapped = mapped_course()
+        mm_run = mm_factories.MMCourseRunFactory(course=mapped.mm)
+        return mapped, mm_run, imported_run(mm_run, mapped.course)
+
+    return make
+
+
+@pytest.fixture
+def enrolled_passer(learner):
+    """A learner who passed the proctored exam of a mapped course, with a cached enrollment in
+    one of its runs (both what 003 needs), unless `mm_run` is None."""
+
+    def make(mapped, mm_run, **enrollment_fields):
+        person = learner()
+        mm_factories.MMProctoredExamGradeFactory(user=person.mm, course=mapped.mm)
+        if mm_run is not None:
+            mm_factories.MMCachedEnrollmentFactory(
+                user=person.mm, course_run=mm_run, **enrollment_fields
+            )
+        return person
+
+    return make
+
+
+@pytest.fixture
+def sellable_run(imported_run):
+    """A MicroMasters run of a mapped course, its MITx Online run, and (unless `product` is
+    False) an active versioned product for it: what the order steps sell."""
+
+    def make(mapped, price="250.00", product=True):
+        mm_run = mm_factories.MMCourseRunFactory(course=mapped.mm)
+        run = imported_run(mm_run, mapped.course)
+        made = VersionedProductFactory(purchasable_object=run, price=price) if product else None
+        return SimpleNamespace(mm=mm_run, run=run, product=made)
+
+    return make
+
+
+@pytest.fixture
+def unlinkable(mm):
+    """Three MicroMasters users whose MITx Online account cannot be found: one who never linked
+    an account and one linked to edX.org only (no_linked_account), and one whose mitxonline uid
+    no MITx Online user has (unknown_mitxonline_user)."""
+    unlinked = mm_factories.MMUserFactory()
+    edx_only = mm_factories.MMUserFactory()
+    mm_factories.MMSocialAuthFactory(user=edx_only, provider="edxorg")
+    unknown_uid = mm_factories.MMUserFactory()
+    mm_factories.MMSocialAuthFactory(user=unknown_uid, uid="nobody-in-mitxonline")
+    return [unlinked, edx_only, unknown_uid]
 
 
 @pytest.fixture

@@ -2,15 +2,12 @@
 
 import re
 
+import pytest
 from django.db import connection
 from django.utils import timezone
 
 from courses.models import CourseRun, CourseRunEnrollment
-from micromasters_import.source.factories import (
-    MMCachedEnrollmentFactory,
-    MMCourseRunFactory,
-    MMProctoredExamGradeFactory,
-)
+from micromasters_import.source.factories import MMCourseRunFactory
 
 
 def staged_count(reports) -> int:
@@ -19,19 +16,24 @@ def staged_count(reports) -> int:
     return int(match.group(1)) if match else 0
 
 
-def _enrolled_world(learner, mapped_course):
+@pytest.fixture
+def enrolled_world(mapped_course, enrolled_passer):
+    """A mapped course with a run (002 brings it over) and one learner 003 enrolls in it."""
     mapped = mapped_course()
     mm_run = MMCourseRunFactory(course=mapped.mm)
-    someone = learner()
-    MMProctoredExamGradeFactory(user=someone.mm, course=mapped.mm)
-    MMCachedEnrollmentFactory(user=someone.mm, course_run=mm_run)
+    enrolled_passer(mapped, mm_run)
     return mapped, mm_run
 
 
-def test_an_unchanged_rerun_reads_no_source_and_reports_the_last_counts(
-    run_steps, learner, mapped_course
-):
-    _enrolled_world(learner, mapped_course)
+def assert_only_003_ran_and_enrolled(again, newcomer):
+    """002's inputs are unchanged, so it was skipped; 003's changed: it ran and enrolled."""
+    assert again["002"]["unchanged_since"]
+    assert "unchanged_since" not in again["003"]
+    assert again["003"]["inserted"] == 1
+    assert CourseRunEnrollment.all_objects.filter(user=newcomer.user).exists()
+
+
+def test_an_unchanged_rerun_reads_no_source_and_reports_the_last_counts(run_steps, enrolled_world):
     first = run_steps("002", "003")
     second = run_steps("002", "003")
 
@@ -45,24 +47,17 @@ def test_an_unchanged_rerun_reads_no_source_and_reports_the_last_counts(
         assert second[num]["candidates"] == first[num]["candidates"]
 
 
-def test_a_new_source_row_makes_the_step_run_again(run_steps, learner, mapped_course):
-    mapped, mm_run = _enrolled_world(learner, mapped_course)
+def test_a_new_source_row_makes_the_step_run_again(run_steps, enrolled_passer, enrolled_world):
     run_steps("002", "003")
-    newcomer = learner()
-    MMProctoredExamGradeFactory(user=newcomer.mm, course=mapped.mm)
-    MMCachedEnrollmentFactory(user=newcomer.mm, course_run=mm_run)
+    newcomer = enrolled_passer(*enrolled_world)
 
     again = run_steps("002", "003")
 
-    assert again["002"]["unchanged_since"]
-    assert "unchanged_since" not in again["003"]
-    assert again["003"]["inserted"] == 1
-    assert CourseRunEnrollment.all_objects.filter(user=newcomer.user).exists()
+    assert_only_003_ran_and_enrolled(again, newcomer)
 
 
-def test_logins_and_profile_edits_leave_the_steps_unchanged(run_steps, learner, mapped_course):
+def test_logins_and_profile_edits_leave_the_steps_unchanged(run_steps, learner, enrolled_world):
     """A live MITx Online changes users' last_login and names all the time: no step reads them."""
-    _enrolled_world(learner, mapped_course)
     someone = learner()
     run_steps("002", "003")
     someone.user.last_login = timezone.now()
@@ -76,13 +71,10 @@ def test_logins_and_profile_edits_leave_the_steps_unchanged(run_steps, learner, 
 
 
 def test_a_changed_username_makes_the_steps_that_link_accounts_run(
-    run_steps, learner, mapped_course
+    run_steps, enrolled_passer, enrolled_world
 ):
     """A username is how a learner's account is found: changing one may link a learner."""
-    mapped, mm_run = _enrolled_world(learner, mapped_course)
-    newcomer = learner()
-    MMProctoredExamGradeFactory(user=newcomer.mm, course=mapped.mm)
-    MMCachedEnrollmentFactory(user=newcomer.mm, course_run=mm_run)
+    newcomer = enrolled_passer(*enrolled_world)
     newcomer.user.username = "someone-else"
     newcomer.user.save()
     first = run_steps("002", "003")
@@ -92,14 +84,10 @@ def test_a_changed_username_makes_the_steps_that_link_accounts_run(
     newcomer.user.save()
     again = run_steps("002", "003")
 
-    assert again["002"]["unchanged_since"]
-    assert "unchanged_since" not in again["003"]
-    assert again["003"]["inserted"] == 1
-    assert CourseRunEnrollment.all_objects.filter(user=newcomer.user).exists()
+    assert_only_003_ran_and_enrolled(again, newcomer)
 
 
-def test_a_deleted_target_row_is_imported_again(run_steps, learner, mapped_course):
-    _enrolled_world(learner, mapped_course)
+def test_a_deleted_target_row_is_imported_again(run_steps, enrolled_world):
     run_steps("002", "003")
     CourseRunEnrollment.all_objects.all().delete()
 
@@ -109,8 +97,9 @@ def test_a_deleted_target_row_is_imported_again(run_steps, learner, mapped_cours
     assert CourseRunEnrollment.all_objects.count() == 1
 
 
-def test_a_new_mapping_makes_the_step_and_every_later_one_run(run_steps, learner, mapped_course):
-    _enrolled_world(learner, mapped_course)
+def test_a_new_mapping_makes_the_step_and_every_later_one_run(
+    run_steps, mapped_course, enrolled_world
+):
     first = run_steps("002", "003")
     assert first["002"]["inserted"] == 1
     newly_mapped_run = MMCourseRunFactory(course=mapped_course().mm)
@@ -124,8 +113,7 @@ def test_a_new_mapping_makes_the_step_and_every_later_one_run(run_steps, learner
     assert again["003"]["already_present"] == 1
 
 
-def test_recheck_runs_everything(run_steps, learner, mapped_course):
-    _enrolled_world(learner, mapped_course)
+def test_recheck_runs_everything(run_steps, enrolled_world):
     first = run_steps("002", "003")
 
     again = run_steps("002", "003", recheck=True)
@@ -136,9 +124,8 @@ def test_recheck_runs_everything(run_steps, learner, mapped_course):
 
 
 def test_a_table_that_cannot_be_fingerprinted_never_lets_its_steps_be_skipped(
-    run_steps, learner, mapped_course
+    run_steps, enrolled_world
 ):
-    _enrolled_world(learner, mapped_course)
     run_steps("002", "003")
     with connection.cursor() as cursor:  # xml has no hash function
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")

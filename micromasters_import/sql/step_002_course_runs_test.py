@@ -10,7 +10,7 @@ from courses.models import CourseRun
 from micromasters_import.source.factories import MMCourseRunFactory
 
 
-def test_imports_an_edxorg_run_of_a_mapped_course_with_every_value(run_steps, mapped_course):
+def test_imports_an_edxorg_run_of_a_mapped_course_with_every_value(run_step, mapped_course):
     mapped = mapped_course()
     mm_run = MMCourseRunFactory(
         course=mapped.mm,
@@ -19,7 +19,7 @@ def test_imports_an_edxorg_run_of_a_mapped_course_with_every_value(run_steps, ma
         enrollment_url="https://courses.edx.org/enroll",
     )
 
-    reports = run_steps("002")
+    report = run_step("002")
 
     run = CourseRun.all_objects.get(courseware_id="course-v1:MITx+14.100x+3T2019")
     assert run.course == mapped.course
@@ -37,34 +37,31 @@ def test_imports_an_edxorg_run_of_a_mapped_course_with_every_value(run_steps, ma
     assert (run.language, run.is_primary_language) == ("en", False)
     assert (run.variant_length, run.variant_industry) == ("", "")
     assert run.b2b_contract_id is None
-    assert reports["002"]["inserted"] == 1
-    assert reports["002"]["candidates"] == 1
+    assert (report["inserted"], report["candidates"]) == (1, 1)
 
 
-def test_run_tag_of_a_legacy_slash_key_and_no_url(run_steps, mapped_course):
+def test_run_tag_of_a_legacy_slash_key_and_no_url(run_step, mapped_course):
     mapped = mapped_course()
     MMCourseRunFactory(course=mapped.mm, edx_course_key="MITx/14.73x_1/1T2016", enrollment_url=None)
 
-    run_steps("002")
+    run_step("002")
 
     run = CourseRun.all_objects.get(courseware_id="MITx/14.73x_1/1T2016")
     assert run.run_tag == "1T2016"
     assert run.has_courseware_url is False
 
 
-def test_skips_runs_that_must_not_come_over_and_says_why(run_steps, mapped_course, mm):
+def test_skips_runs_that_must_not_come_over_and_says_why(run_step, mapped_course, mm):
     mapped = mapped_course()
     MMCourseRunFactory(course=mapped.mm, is_discontinued=True)
     MMCourseRunFactory(course=mapped.mm, courseware_backend="mitxonline")
     MMCourseRunFactory(course=mapped.mm, edx_course_key=None)
     MMCourseRunFactory()  # its course is not mapped
 
-    reports = run_steps("002")
+    report = run_step("002")
 
     assert CourseRun.all_objects.count() == 0
-    report = reports["002"]
-    assert report["inserted"] == 0
-    assert report["candidates"] == 4
+    assert (report["inserted"], report["candidates"]) == (0, 4)
     assert report["skipped"] == {
         "course_not_mapped": 1,
         "run_discontinued": 1,
@@ -73,24 +70,23 @@ def test_skips_runs_that_must_not_come_over_and_says_why(run_steps, mapped_cours
     }
 
 
-def test_a_run_already_in_mitx_online_is_left_alone(run_steps, mapped_course):
+def test_a_run_already_in_mitx_online_is_left_alone(run_step, mapped_course):
     mapped = mapped_course()
     mm_run = MMCourseRunFactory(course=mapped.mm)
     existing = CourseRunFactory(
         course=mapped.course, courseware_id=mm_run.edx_course_key, title="Kept as it is"
     )
 
-    reports = run_steps("002")
+    report = run_step("002")
 
     assert list(CourseRun.all_objects.values_list("id", "title")) == [
         (existing.id, "Kept as it is")
     ]
-    assert reports["002"]["already_present"] == 1
-    assert reports["002"]["inserted"] == 0
+    assert (report["already_present"], report["inserted"]) == (1, 0)
 
 
 def test_a_run_colliding_with_an_existing_run_of_the_same_course_and_tag_is_a_conflict(
-    run_steps, mapped_course
+    run_step, mapped_course
 ):
     mapped = mapped_course()
     MMCourseRunFactory(course=mapped.mm, edx_course_key="course-v1:MITx+14.100x+3T2019")
@@ -101,56 +97,54 @@ def test_a_run_colliding_with_an_existing_run_of_the_same_course_and_tag_is_a_co
         language="en",
     )
 
-    reports = run_steps("002")
+    report = run_step("002")
 
     assert not CourseRun.all_objects.filter(courseware_id="course-v1:MITx+14.100x+3T2019").exists()
-    assert reports["002"]["skipped"] == {"conflict": 1}
+    assert report["skipped"] == {"conflict": 1}
 
 
 def test_new_runs_colliding_with_each_other_keep_the_lowest_micromasters_id(
-    run_steps, mapped_course
+    run_step, mapped_course
 ):
     mapped = mapped_course()
     first = MMCourseRunFactory(course=mapped.mm, edx_course_key="course-v1:MITx+14.100x+3T2019")
     MMCourseRunFactory(course=mapped.mm, edx_course_key="MITx/14.100x/3T2019")
 
-    reports = run_steps("002")
+    report = run_step("002")
 
     assert list(CourseRun.all_objects.values_list("courseware_id", flat=True)) == [
         first.edx_course_key
     ]
-    assert reports["002"]["inserted"] == 1
-    assert reports["002"]["skipped"] == {"conflict": 1}
-    assert reports["002"]["samples"]["conflict"] == [first.id + 1]
+    assert report["inserted"] == 1
+    assert report["skipped"] == {"conflict": 1}
+    assert report["samples"]["conflict"] == [first.id + 1]
 
 
-def test_a_second_run_inserts_nothing(run_steps, mapped_course):
+def test_a_second_run_inserts_nothing(run_twice, mapped_course):
     mapped = mapped_course()
     MMCourseRunFactory.create_batch(3, course=mapped.mm)
 
-    first = run_steps("002")
-    second = run_steps("002")
+    first, second = run_twice("002")
 
-    assert first["002"]["inserted"] == 3
-    assert second["002"]["inserted"] == 0
-    assert second["002"]["already_present"] == 3
+    assert first["inserted"] == 3
+    assert (second["inserted"], second["already_present"]) == (0, 3)
     assert CourseRun.all_objects.count() == 3
 
 
 @pytest.mark.parametrize("tag_course", [True, False])
-def test_runs_of_different_courses_may_share_a_run_tag(run_steps, mapped_course, tag_course):
+def test_runs_of_different_courses_may_share_a_run_tag(run_step, mapped_course, tag_course):
     one, two = mapped_course(), mapped_course()
     MMCourseRunFactory(course=one.mm, edx_course_key="course-v1:MITx+A+1T2020")
     MMCourseRunFactory(
         course=two.mm if tag_course else one.mm, edx_course_key="course-v1:MITx+B+1T2020"
     )
 
-    reports = run_steps("002")
+    report = run_step("002")
 
-    assert reports["002"]["inserted"] == (2 if tag_course else 1)
+    assert report["inserted"] == (2 if tag_course else 1)
 
 
-def test_values_that_do_not_fit_mitxonline_are_skipped_by_id(run_steps, mapped_course, mm):
+def test_values_that_do_not_fit_mitxonline_are_skipped_by_id(run_step, mapped_course, mm):
     # The source's varchar(255) widened (or bypassed): nothing longer than MITx Online's
     # columns may reach them, and nothing may stop the step.
     with connection.cursor() as cursor:
@@ -174,13 +168,12 @@ def test_values_that_do_not_fit_mitxonline_are_skipped_by_id(run_steps, mapped_c
         end_date=datetime(2020, 1, 9, tzinfo=UTC),
     )
 
-    reports = run_steps("002")
+    report = run_step("002")
 
     assert sorted(CourseRun.all_objects.values_list("courseware_id", "title")) == [
         ("course-v1:MITx+T+1T2020", fine.title),
         ("course-v1:MITx+T+EDGE", CourseRun.all_objects.get(run_tag="EDGE").title),
     ]
-    report = reports["002"]
     assert report["skipped"] == {"text_too_long": 3, "invalid_run_dates": 1}
     assert report["samples"]["text_too_long"] == sorted([long_title.id, long_key.id, long_tag.id])
     assert report["samples"]["invalid_run_dates"] == [backwards.id]

@@ -8,7 +8,7 @@ from django.db import connection
 from courses.factories import ProgramFactory
 from flexiblepricing.factories import FlexiblePriceTierFactory
 from flexiblepricing.models import FlexiblePrice
-from micromasters_import.models import ProgramTierId
+from micromasters_import.models import ImportedRow, ProgramTierId
 from micromasters_import.source.factories import (
     MMFinancialAidFactory,
     MMTierProgramFactory,
@@ -31,7 +31,7 @@ def _when(day):
     return datetime(2019, 8, day, 12, 0, tzinfo=UTC)
 
 
-def test_imports_an_approved_request_with_every_value(run_steps, learner):
+def test_imports_an_approved_request_with_every_value(run_step, learner):
     tier_program, tier = _tier()
     someone = learner()
     aid = MMFinancialAidFactory(
@@ -50,7 +50,7 @@ def test_imports_an_approved_request_with_every_value(run_steps, learner):
         updated_on=_when(6),
     )
 
-    reports = run_steps("004")
+    report = run_step("004")
 
     price = FlexiblePrice.objects.get()
     assert price.user == someone.user
@@ -68,10 +68,10 @@ def test_imports_an_approved_request_with_every_value(run_steps, learner):
     assert price.courseware_object_id == tier.courseware_object_id
     assert price.cms_submission_id is None
     assert (price.created_on, price.updated_on) == (aid.created_on, aid.updated_on)
-    assert reports["004"]["inserted"] == 1
+    assert report["inserted"] == 1
 
 
-def test_statuses_are_mapped_or_skipped(run_steps, learner):
+def test_statuses_are_mapped_or_skipped(run_step, learner):
     imported = {
         "approved": "approved",
         "auto-approved": "auto-approved",
@@ -86,14 +86,14 @@ def test_statuses_are_mapped_or_skipped(run_steps, learner):
         people[status] = learner()
         MMFinancialAidFactory(user=people[status].mm, tier_program=tier_program, status=status)
 
-    reports = run_steps("004")
+    report = run_step("004")
 
     landed = dict(FlexiblePrice.objects.values_list("user__username", "status"))
     assert landed == {people[s].user.username: target for s, target in imported.items()}
-    assert reports["004"]["skipped"] == {"status_not_imported": 2}
+    assert report["skipped"] == {"status_not_imported": 2}
 
 
-def test_skips_non_current_and_unmapped_tiers_and_unlinked_learners(run_steps, learner):
+def test_skips_non_current_and_unmapped_tiers_and_unlinked_learners(run_step, learner):
     someone = learner()
     old_tier, _ = _tier(current=False)
     unmapped_tier, _ = _tier(mapped=False)
@@ -102,24 +102,24 @@ def test_skips_non_current_and_unmapped_tiers_and_unlinked_learners(run_steps, l
     MMFinancialAidFactory(user=someone.mm, tier_program=unmapped_tier)
     MMFinancialAidFactory(user=MMUserFactory(), tier_program=good_tier)
 
-    reports = run_steps("004")
+    report = run_step("004")
 
     assert FlexiblePrice.objects.count() == 0
-    assert reports["004"]["candidates"] == 3
-    assert reports["004"]["skipped"] == {
+    assert report["candidates"] == 3
+    assert report["skipped"] == {
         "no_linked_account": 1,
         "tier_not_current": 1,
         "tier_not_mapped": 1,
     }
 
 
-def test_one_row_per_user_and_program_latest_updated_on_then_highest_id(run_steps, learner):
+def test_one_row_per_user_and_program_latest_updated_on_then_highest_id(run_step, learner):
     tier_program, _ = _tier()
     latest, tie = learner(), learner()
     MMFinancialAidFactory(
         user=latest.mm, tier_program=tier_program, updated_on=_when(9), income_usd=1.0
     )
-    MMFinancialAidFactory(
+    latest_won = MMFinancialAidFactory(
         user=latest.mm, tier_program=tier_program, updated_on=_when(20), income_usd=2.0
     )
     MMFinancialAidFactory(
@@ -128,19 +128,25 @@ def test_one_row_per_user_and_program_latest_updated_on_then_highest_id(run_step
     MMFinancialAidFactory(
         user=tie.mm, tier_program=tier_program, updated_on=_when(9), income_usd=4.0
     )
-    MMFinancialAidFactory(
+    tie_won = MMFinancialAidFactory(
         user=tie.mm, tier_program=tier_program, updated_on=_when(9), income_usd=5.0
     )
     MMFinancialAidFactory(
         user=tie.mm, tier_program=tier_program, updated_on=_when(9), status="reset", income_usd=6.0
     )
 
-    reports = run_steps("004")
+    report = run_step("004")
 
     landed = dict(FlexiblePrice.objects.values_list("user__username", "income_usd"))
     assert landed == {latest.user.username: 2.0, tie.user.username: 5.0}
-    assert reports["004"]["inserted"] == 2
-    assert reports["004"]["skipped"] == {"superseded": 3, "status_not_imported": 1}
+    assert report["inserted"] == 2
+    assert report["skipped"] == {"superseded": 3, "status_not_imported": 1}
+    # Provenance names the request that won, not the lowest id of the learner's requests.
+    price_ids = dict(FlexiblePrice.objects.values_list("income_usd", "id"))
+    assert set(ImportedRow.objects.values_list("target_id", "source_table", "source_id")) == {
+        (price_ids[2.0], "financialaid_financialaid", latest_won.id),
+        (price_ids[5.0], "financialaid_financialaid", tie_won.id),
+    }
 
 
 def test_an_existing_request_is_already_present_or_a_conflict_and_rerun_inserts_nothing(
@@ -162,7 +168,7 @@ def test_an_existing_request_is_already_present_or_a_conflict_and_rerun_inserts_
 
 
 def test_impossible_amounts_and_overlong_text_are_skipped_by_id_and_never_hide_a_good_request(
-    run_steps, learner, mm
+    run_step, learner, mm
 ):
     with connection.cursor() as cursor:
         for column in ("original_currency", "country_of_income"):
@@ -190,11 +196,10 @@ def test_impossible_amounts_and_overlong_text_are_skipped_by_id_and_never_hide_a
         user=other.mm, tier_program=tier_program, income_usd=None, original_income=None
     )
 
-    reports = run_steps("004")
+    report = run_step("004")
 
     landed = sorted(FlexiblePrice.objects.values_list("user_id", "income_usd", "original_income"))
     assert landed == sorted([(someone.user.id, 7000.0, 8500.0), (other.user.id, None, None)])
-    report = reports["004"]
     assert report["skipped"] == {"invalid_amount": 4, "text_too_long": 2}
     assert report["samples"]["invalid_amount"] == [aid.id for aid in bad[:4]]
     assert report["samples"]["text_too_long"] == [aid.id for aid in bad[4:]]

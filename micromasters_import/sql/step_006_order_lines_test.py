@@ -7,14 +7,12 @@ from ecommerce.factories import latest_product_version
 from ecommerce.models import Line, Order
 from micromasters_import.source.factories import MMLineFactory, MMOrderFactory
 
-from .order_support import sellable_run
-
 
 def test_each_line_points_at_the_latest_product_version_with_every_value(
-    run_steps, learner, mapped_course, imported_run
+    run_steps, learner, mapped_course, sellable_run
 ):
     mapped = mapped_course()
-    first, second = sellable_run(mapped, imported_run), sellable_run(mapped, imported_run)
+    first, second = sellable_run(mapped), sellable_run(mapped)
     with reversion.create_revision():
         first.product.price = "300.00"
         first.product.save()
@@ -40,11 +38,11 @@ def test_each_line_points_at_the_latest_product_version_with_every_value(
 
 
 def test_lines_of_orders_not_imported_are_reported_and_rerun_inserts_nothing(
-    run_steps, learner, mapped_course, imported_run
+    run_steps, learner, mapped_course, sellable_run
 ):
     mapped = mapped_course()
-    sellable = sellable_run(mapped, imported_run)
-    unsellable = sellable_run(mapped, imported_run, product=False)
+    sellable = sellable_run(mapped)
+    unsellable = sellable_run(mapped, product=False)
     buyer = learner()
     good = MMOrderFactory(user=buyer.mm)
     MMLineFactory(order=good, course_run=sellable.mm)
@@ -63,9 +61,9 @@ def test_lines_of_orders_not_imported_are_reported_and_rerun_inserts_nothing(
 
 
 def test_two_lines_of_one_order_for_the_same_run_become_one_line(
-    run_steps, learner, mapped_course, imported_run
+    run_steps, learner, mapped_course, sellable_run
 ):
-    sellable = sellable_run(mapped_course(), imported_run)
+    sellable = sellable_run(mapped_course())
     order = MMOrderFactory(user=learner().mm)
     MMLineFactory(order=order, course_run=sellable.mm)
     MMLineFactory(order=order, course_run=sellable.mm)

@@ -11,8 +11,6 @@ from micromasters_import.source.factories import (
     MMReceiptFactory,
 )
 
-from .order_support import sellable_run
-
 
 def _order(buyer, sellable, **fields):
     order = MMOrderFactory(user=buyer.mm, **fields)
@@ -21,9 +19,9 @@ def _order(buyer, sellable, **fields):
 
 
 def test_receipts_become_payments_or_refunds_with_every_value(
-    run_steps, learner, mapped_course, imported_run
+    run_steps, learner, mapped_course, sellable_run
 ):
-    sellable = sellable_run(mapped_course(), imported_run)
+    sellable = sellable_run(mapped_course())
     buyer = learner()
     paid = _order(buyer, sellable, status="fulfilled", total_price_paid=Decimal("250.00"))
     refunded = _order(buyer, sellable, status="refunded", total_price_paid=Decimal("125.50"))
@@ -50,9 +48,9 @@ def test_receipts_become_payments_or_refunds_with_every_value(
 
 
 def test_receipts_that_cannot_come_over_are_reported_and_rerun_inserts_nothing(
-    run_steps, learner, mapped_course, imported_run
+    run_steps, learner, mapped_course, sellable_run
 ):
-    sellable = sellable_run(mapped_course(), imported_run)
+    sellable = sellable_run(mapped_course())
     buyer = learner()
     paid = _order(buyer, sellable)
     MMReceiptFactory(order=paid, transaction_id="T-1")
@@ -79,9 +77,9 @@ def test_receipts_that_cannot_come_over_are_reported_and_rerun_inserts_nothing(
 
 
 def test_an_overlong_transaction_id_or_an_impossible_amount_is_skipped_by_id(
-    run_steps, learner, mapped_course, imported_run
+    run_steps, learner, mapped_course, sellable_run
 ):
-    sellable = sellable_run(mapped_course(), imported_run)
+    sellable = sellable_run(mapped_course())
     buyer = learner()
     fine, odd = _order(buyer, sellable), _order(buyer, sellable)
     kept = MMReceiptFactory(order=fine, transaction_id="T-FINE")

@@ -11,27 +11,24 @@ from micromasters_import.source.factories import (
     MMExamRunFactory,
     MMFinalGradeFactory,
     MMProctoredExamGradeFactory,
-    MMSocialAuthFactory,
-    MMUserFactory,
 )
 
 GRADED_ON = datetime(2020, 1, 6, 9, 0, tzinfo=UTC)
 REGRADED_ON = datetime(2020, 3, 9, 17, 30, tzinfo=UTC)
 
 
-def _exam_course(mapped_course, imported_run):
+@pytest.fixture
+def exam_course(course_with_run):
     """A mapped course with an exam run, and one MicroMasters run already in MITx Online."""
-    mapped = mapped_course()
+    mapped, mm_run, run = course_with_run()
     MMExamRunFactory(course=mapped.mm)
-    mm_run = MMCourseRunFactory(course=mapped.mm)
-    run = imported_run(mm_run, mapped.course)
     return mapped, mm_run, run
 
 
 def test_combines_the_final_grade_with_the_best_passed_exam_with_every_value(
-    run_steps, learner, mapped_course, imported_run
+    run_step, learner, exam_course
 ):
-    mapped, mm_run, run = _exam_course(mapped_course, imported_run)
+    mapped, mm_run, run = exam_course
     someone = learner()
     MMFinalGradeFactory(
         user=someone.mm,
@@ -45,7 +42,7 @@ def test_combines_the_final_grade_with_the_best_passed_exam_with_every_value(
     MMProctoredExamGradeFactory(user=someone.mm, course=mapped.mm, score=92.75)
     MMProctoredExamGradeFactory(user=someone.mm, course=mapped.mm, score=99.0, passed=False)
 
-    reports = run_steps("008")
+    report = run_step("008")
 
     grade = CourseRunGrade.objects.get()
     assert grade.user == someone.user
@@ -57,9 +54,8 @@ def test_combines_the_final_grade_with_the_best_passed_exam_with_every_value(
     assert grade.passed is True
     assert grade.set_by_admin is False
     assert (grade.created_on, grade.updated_on) == (GRADED_ON, REGRADED_ON)
-    assert reports["008"]["candidates"] == 1
-    assert reports["008"]["inserted"] == 1
-    assert reports["008"]["skipped"] == {}
+    assert (report["candidates"], report["inserted"]) == (1, 1)
+    assert report["skipped"] == {}
 
 
 @pytest.mark.parametrize(
@@ -81,25 +77,25 @@ def test_combines_the_final_grade_with_the_best_passed_exam_with_every_value(
     ],
 )
 def test_grade_and_letter_at_each_threshold(
-    run_steps, learner, mapped_course, imported_run, run_grade, exam_score, grade, letter
+    run_step, learner, exam_course, run_grade, exam_score, grade, letter
 ):
-    mapped, mm_run, _run = _exam_course(mapped_course, imported_run)
+    mapped, mm_run, _run = exam_course
     someone = learner()
     MMFinalGradeFactory(user=someone.mm, course_run=mm_run, grade=run_grade)
     MMProctoredExamGradeFactory(user=someone.mm, course=mapped.mm, score=exam_score)
 
-    reports = run_steps("008")
+    report = run_step("008")
 
     imported = CourseRunGrade.objects.get()
     assert (imported.grade, imported.letter_grade) == (grade, letter)
     assert imported.passed is True  # also for an F: both parts were passed
-    assert reports["008"]["inserted"] == 1
+    assert report["inserted"] == 1
 
 
 def test_final_grades_not_complete_not_passed_or_without_grade_are_not_candidates(
-    run_steps, learner, mapped_course, imported_run
+    run_step, learner, exam_course
 ):
-    mapped, mm_run, run = _exam_course(mapped_course, imported_run)
+    mapped, mm_run, run = exam_course
     pending, failed, no_grade, good = learner(), learner(), learner(), learner()
     MMFinalGradeFactory(user=pending.mm, course_run=mm_run, status="pending")
     MMFinalGradeFactory(user=failed.mm, course_run=mm_run, passed=False, grade=0.3)
@@ -108,20 +104,19 @@ def test_final_grades_not_complete_not_passed_or_without_grade_are_not_candidate
     for person in (pending, failed, no_grade, good):
         MMProctoredExamGradeFactory(user=person.mm, course=mapped.mm, score=80.0)
 
-    reports = run_steps("008")
+    report = run_step("008")
 
     assert list(CourseRunGrade.objects.values_list("user_id", "course_run_id", "grade")) == [
         (good.user.id, run.id, 0.8)
     ]
-    assert reports["008"]["candidates"] == 1
-    assert reports["008"]["inserted"] == 1
-    assert reports["008"]["skipped"] == {}
+    assert (report["candidates"], report["inserted"]) == (1, 1)
+    assert report["skipped"] == {}
 
 
 def test_skips_grades_that_cannot_be_combined_and_says_why(
-    run_steps, learner, mapped_course, imported_run
+    run_step, learner, mapped_course, imported_run, exam_course, unlinkable
 ):
-    mapped, mm_run, _run = _exam_course(mapped_course, imported_run)
+    mapped, mm_run, _run = exam_course
     # A course without exam runs: a passed exam grade (with no exam run) does not make it one.
     no_exam = mapped_course()
     no_exam_run = MMCourseRunFactory(course=no_exam.mm)
@@ -141,24 +136,14 @@ def test_skips_grades_that_cannot_be_combined_and_says_why(
     MMFinalGradeFactory(user=run_missing.mm, course_run=lone_run)
     MMProctoredExamGradeFactory(user=run_missing.mm, course=mapped.mm)
     # Learners who cannot be found in MITx Online.
-    unlinked = MMUserFactory()
-    edx_only = MMUserFactory()
-    MMSocialAuthFactory(user=edx_only, provider="edxorg")
-    unknown_uid = MMUserFactory()
-    MMSocialAuthFactory(user=unknown_uid, uid="nobody-in-mitxonline")
-    unknown_grade = None
-    for mm_user in (unlinked, edx_only, unknown_uid):
+    for mm_user in unlinkable:
         MMProctoredExamGradeFactory(user=mm_user, course=mapped.mm)
-        made = MMFinalGradeFactory(user=mm_user, course_run=mm_run)
-        if mm_user is unknown_uid:
-            unknown_grade = made
+        unknown_grade = MMFinalGradeFactory(user=mm_user, course_run=mm_run)  # the last: unknown
 
-    reports = run_steps("008")
+    report = run_step("008")
 
     assert CourseRunGrade.objects.count() == 0
-    report = reports["008"]
-    assert report["inserted"] == 0
-    assert report["candidates"] == 8
+    assert (report["inserted"], report["candidates"]) == (0, 8)
     assert report["skipped"] == {
         "exam_not_passed": 3,
         "no_linked_account": 2,
@@ -170,9 +155,9 @@ def test_skips_grades_that_cannot_be_combined_and_says_why(
 
 
 def test_an_existing_grade_is_kept_and_a_second_run_inserts_nothing(
-    run_steps, learner, mapped_course, imported_run
+    run_twice, learner, exam_course
 ):
-    mapped, mm_run, run = _exam_course(mapped_course, imported_run)
+    mapped, mm_run, run = exam_course
     graded, fresh = learner(), learner()
     for person in (graded, fresh):
         MMFinalGradeFactory(user=person.mm, course_run=mm_run, grade=0.9)
@@ -181,14 +166,11 @@ def test_an_existing_grade_is_kept_and_a_second_run_inserts_nothing(
         user=graded.user, course_run=run, grade=0.1, letter_grade="F", passed=False
     )
 
-    first = run_steps("008")
-    second = run_steps("008")
+    first, second = run_twice("008")
 
-    assert first["008"]["inserted"] == 1
-    assert first["008"]["already_present"] == 1
-    assert second["008"]["inserted"] == 0
-    assert second["008"]["already_present"] == 2
-    assert second["008"]["skipped"] == {}
+    assert (first["inserted"], first["already_present"]) == (1, 1)
+    assert (second["inserted"], second["already_present"]) == (0, 2)
+    assert second["skipped"] == {}
     kept = CourseRunGrade.objects.get(user=graded.user)
     assert (kept.grade, kept.letter_grade, kept.passed) == (0.1, "F", False)
     assert CourseRunGrade.objects.get(user=fresh.user).grade == 0.9
@@ -220,11 +202,11 @@ def test_after_step_002_each_run_gets_its_grade_with_the_course_exam(
 
 
 def test_impossible_final_grades_are_skipped_by_id_and_the_valid_one_lands(
-    run_steps, learner, mapped_course, imported_run
+    run_step, learner, exam_course
 ):
     # The issue: final grades 1.5, -0.5 and 'NaN' became grades 1.133 (A), 0.248 (F) and
     # NaN (A), all passed.
-    mapped, mm_run, run = _exam_course(mapped_course, imported_run)
+    mapped, mm_run, run = exam_course
     valid, above, below, not_a_number = learner(), learner(), learner(), learner()
     bad = {}
     for person, value in [(valid, 0.5), (above, 1.5), (below, -0.5), (not_a_number, "NaN")]:
@@ -233,13 +215,12 @@ def test_impossible_final_grades_are_skipped_by_id_and_the_valid_one_lands(
         if person is not valid:
             bad[person.mm.id] = made.id
 
-    reports = run_steps("008")
+    report = run_step("008")
 
     # 0.5 * 40 + 80 * 0.6 = 68 -> B
     assert list(
         CourseRunGrade.objects.values_list("user_id", "course_run_id", "grade", "letter_grade")
     ) == [(valid.user.id, run.id, 0.68, "B")]
-    report = reports["008"]
     assert (report["candidates"], report["inserted"]) == (4, 1)
     assert report["skipped"] == {"invalid_grade": 3}
     assert report["samples"]["invalid_grade"] == sorted(bad.values())
@@ -247,9 +228,9 @@ def test_impossible_final_grades_are_skipped_by_id_and_the_valid_one_lands(
 
 @pytest.mark.parametrize("score", [150.0, -1.0, float("nan"), float("inf")])
 def test_an_impossible_passed_exam_score_skips_the_grades_of_that_course(
-    run_steps, learner, mapped_course, imported_run, score
+    run_step, learner, exam_course, score
 ):
-    mapped, mm_run, run = _exam_course(mapped_course, imported_run)
+    mapped, mm_run, run = exam_course
     impossible, fine = learner(), learner()
     skipped = MMFinalGradeFactory(user=impossible.mm, course_run=mm_run, grade=0.9)
     MMProctoredExamGradeFactory(user=impossible.mm, course=mapped.mm, score=70.0)
@@ -257,47 +238,47 @@ def test_an_impossible_passed_exam_score_skips_the_grades_of_that_course(
     MMFinalGradeFactory(user=fine.mm, course_run=mm_run, grade=0.9)
     MMProctoredExamGradeFactory(user=fine.mm, course=mapped.mm, score=70.0)
 
-    reports = run_steps("008")
+    report = run_step("008")
 
     # 0.9 * 40 + 70 * 0.6 = 78 -> B
     assert list(
         CourseRunGrade.objects.values_list("user_id", "course_run_id", "grade", "letter_grade")
     ) == [(fine.user.id, run.id, 0.78, "B")]
-    assert reports["008"]["skipped"] == {"invalid_exam_score": 1}
-    assert reports["008"]["samples"]["invalid_exam_score"] == [skipped.id]
+    assert report["skipped"] == {"invalid_exam_score": 1}
+    assert report["samples"]["invalid_exam_score"] == [skipped.id]
 
 
-def test_bounds_are_inclusive(run_steps, learner, mapped_course, imported_run):
-    mapped, mm_run, _run = _exam_course(mapped_course, imported_run)
+def test_bounds_are_inclusive(run_step, learner, exam_course):
+    mapped, mm_run, _run = exam_course
     lowest, highest = learner(), learner()
     for person, grade, score in [(lowest, 0.0, 0.0), (highest, 1.0, 100.0)]:
         MMFinalGradeFactory(user=person.mm, course_run=mm_run, grade=grade)
         MMProctoredExamGradeFactory(user=person.mm, course=mapped.mm, score=score)
 
-    reports = run_steps("008")
+    report = run_step("008")
 
     assert sorted(CourseRunGrade.objects.values_list("grade", "letter_grade")) == [
         (0.0, "F"),
         (1.0, "A"),
     ]
-    assert reports["008"]["skipped"] == {}
+    assert report["skipped"] == {}
 
 
 def test_of_two_final_grades_for_one_run_a_valid_one_is_chosen(
-    run_steps, learner, mapped_course, imported_run, drop_unique
+    run_step, learner, exam_course, drop_unique
 ):
     # NaN sorts above every number: without the validity first, it would be "the best".
     drop_unique("micromasters", "grades_finalgrade", "user_id", "course_run_id")
-    mapped, mm_run, _run = _exam_course(mapped_course, imported_run)
+    mapped, mm_run, _run = exam_course
     someone = learner()
     MMFinalGradeFactory(user=someone.mm, course_run=mm_run, grade="NaN")
     MMFinalGradeFactory(user=someone.mm, course_run=mm_run, grade=0.6)
     MMProctoredExamGradeFactory(user=someone.mm, course=mapped.mm, score=70.0)
 
-    reports = run_steps("008")
+    report = run_step("008")
 
     # 0.6 * 40 + 70 * 0.6 = 66 -> B
     assert list(CourseRunGrade.objects.values_list("user_id", "grade", "letter_grade")) == [
         (someone.user.id, 0.66, "B")
     ]
-    assert (reports["008"]["candidates"], reports["008"]["inserted"]) == (1, 1)
+    assert (report["candidates"], report["inserted"]) == (1, 1)

@@ -8,18 +8,16 @@ from ecommerce.factories import LineFactory, OrderFactory
 from ecommerce.models import Order
 from micromasters_import.source.factories import MMLineFactory, MMOrderFactory
 
-from .order_support import sellable_run
-
 
 def _when(day):
     return datetime(2019, 9, day, 10, 0, tzinfo=UTC)
 
 
 def test_each_run_of_a_fulfilled_order_becomes_a_paid_run_with_every_value(
-    run_steps, learner, mapped_course, imported_run
+    run_steps, learner, mapped_course, sellable_run
 ):
     mapped = mapped_course()
-    first, second = sellable_run(mapped, imported_run), sellable_run(mapped, imported_run)
+    first, second = sellable_run(mapped), sellable_run(mapped)
     buyer = learner()
     order = MMOrderFactory(user=buyer.mm, created_at=_when(1), modified_at=_when(4))
     MMLineFactory(order=order, course_run=first.mm, created_at=_when(2), modified_at=_when(3))
@@ -41,10 +39,10 @@ def test_each_run_of_a_fulfilled_order_becomes_a_paid_run_with_every_value(
 
 
 def test_an_order_already_in_mitx_online_counts_by_its_state_and_its_lines(
-    run_steps, learner, mapped_course, imported_run
+    run_step, learner, mapped_course, sellable_run
 ):
     mapped = mapped_course()
-    bought, not_bought = sellable_run(mapped, imported_run), sellable_run(mapped, imported_run)
+    bought, not_bought = sellable_run(mapped), sellable_run(mapped)
     buyer = learner()
     order = MMOrderFactory(user=buyer.mm)
     MMLineFactory(order=order, course_run=bought.mm)
@@ -56,22 +54,21 @@ def test_an_order_already_in_mitx_online_counts_by_its_state_and_its_lines(
     LineFactory(order=target, product=bought.product)
     Order.objects.filter(pk=target.pk).update(created_on=_when(7), updated_on=_when(8))
 
-    reports = run_steps("010")
+    report = run_step("010")
 
     paid = PaidCourseRun.objects.get()
     assert (paid.user, paid.course_run, paid.order) == (buyer.user, bought.run, target)
     assert (paid.created_on, paid.updated_on) == (_when(7), _when(8))
-    assert reports["010"]["candidates"] == 3
-    assert reports["010"]["inserted"] == 1
-    assert reports["010"]["skipped"] == {"line_not_imported": 2}
+    assert (report["candidates"], report["inserted"]) == (3, 1)
+    assert report["skipped"] == {"line_not_imported": 2}
 
 
 def test_orders_not_fulfilled_or_not_imported_are_skipped_and_reported(
-    run_steps, learner, mapped_course, imported_run
+    run_steps, learner, mapped_course, sellable_run
 ):
     mapped = mapped_course()
-    sellable = sellable_run(mapped, imported_run)
-    unsellable = sellable_run(mapped, imported_run, product=False)
+    sellable = sellable_run(mapped)
+    unsellable = sellable_run(mapped, product=False)
     buyer = learner()
     for status in ["refunded", "partially_refunded"]:
         MMLineFactory(order=MMOrderFactory(user=buyer.mm, status=status), course_run=sellable.mm)
@@ -96,9 +93,9 @@ def test_orders_not_fulfilled_or_not_imported_are_skipped_and_reported(
 
 
 def test_two_lines_of_one_order_for_the_same_run_make_one_paid_run(
-    run_steps, learner, mapped_course, imported_run
+    run_steps, learner, mapped_course, sellable_run
 ):
-    sellable = sellable_run(mapped_course(), imported_run)
+    sellable = sellable_run(mapped_course())
     buyer = learner()
     order = MMOrderFactory(user=buyer.mm)
     first = MMLineFactory(order=order, course_run=sellable.mm)
@@ -113,10 +110,10 @@ def test_two_lines_of_one_order_for_the_same_run_make_one_paid_run(
 
 
 def test_a_paid_run_already_there_is_kept_and_a_second_run_inserts_nothing(
-    run_steps, learner, mapped_course, imported_run
+    run_steps, learner, mapped_course, sellable_run
 ):
     mapped = mapped_course()
-    sellable = sellable_run(mapped, imported_run)
+    sellable = sellable_run(mapped)
     buyers = [learner() for _ in range(3)]
     for buyer in buyers:
         MMLineFactory(order=MMOrderFactory(user=buyer.mm), course_run=sellable.mm)

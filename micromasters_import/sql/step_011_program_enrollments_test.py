@@ -10,19 +10,17 @@ from micromasters_import.source.factories import (
     MMProgramCertificateFactory,
     MMProgramEnrollmentFactory,
     MMProgramFactory,
-    MMSocialAuthFactory,
-    MMUserFactory,
 )
 
 
 def test_imports_the_enrollment_of_a_mapped_program_with_every_value(
-    run_steps, learner, mapped_program
+    run_step, learner, mapped_program
 ):
     mapped = mapped_program()
     someone = learner()
     MMProgramEnrollmentFactory(user=someone.mm, program=mapped.mm)
 
-    reports = run_steps("011")
+    report = run_step("011")
 
     enrollment = ProgramEnrollment.all_objects.get()
     assert enrollment.user == someone.user
@@ -34,30 +32,24 @@ def test_imports_the_enrollment_of_a_mapped_program_with_every_value(
     # (now() is the start of the test's transaction here, so only "recent" can be checked).
     assert now_in_utc() - enrollment.created_on < timedelta(minutes=5)
     assert enrollment.updated_on == enrollment.created_on
-    assert reports["011"]["candidates"] == 1
-    assert reports["011"]["inserted"] == 1
-    assert reports["011"]["skipped"] == {}
+    assert (report["candidates"], report["inserted"]) == (1, 1)
+    assert report["skipped"] == {}
 
 
-def test_skips_enrollments_that_cannot_come_over_and_says_why(run_steps, learner, mapped_program):
+def test_skips_enrollments_that_cannot_come_over_and_says_why(
+    run_step, learner, mapped_program, unlinkable
+):
     mapped = mapped_program()
     unmapped_program = MMProgramFactory()
     someone = learner()
     unmapped = MMProgramEnrollmentFactory(user=someone.mm, program=unmapped_program)
-    unlinked = MMUserFactory()
-    edx_only = MMUserFactory()
-    MMSocialAuthFactory(user=edx_only, provider="edxorg")
-    unknown_uid = MMUserFactory()
-    MMSocialAuthFactory(user=unknown_uid, uid="nobody-in-mitxonline")
-    for mm_user in (unlinked, edx_only, unknown_uid):
+    for mm_user in unlinkable:
         MMProgramEnrollmentFactory(user=mm_user, program=mapped.mm)
 
-    reports = run_steps("011")
+    report = run_step("011")
 
     assert ProgramEnrollment.all_objects.count() == 0
-    report = reports["011"]
-    assert report["candidates"] == 4
-    assert report["inserted"] == 0
+    assert (report["candidates"], report["inserted"]) == (4, 0)
     assert report["skipped"] == {
         "no_linked_account": 2,
         "program_not_mapped": 1,
@@ -67,7 +59,7 @@ def test_skips_enrollments_that_cannot_come_over_and_says_why(run_steps, learner
 
 
 def test_an_existing_enrollment_is_kept_and_a_second_run_inserts_nothing(
-    run_steps, learner, mapped_program
+    run_twice, learner, mapped_program
 ):
     mapped = mapped_program()
     people = [learner() for _ in range(3)]
@@ -77,14 +69,11 @@ def test_an_existing_enrollment_is_kept_and_a_second_run_inserts_nothing(
         user=people[0].user, program=mapped.program, inactive=True, enrollment_mode="verified"
     )
 
-    first = run_steps("011")
-    second = run_steps("011")
+    first, second = run_twice("011")
 
-    assert first["011"]["inserted"] == 2
-    assert first["011"]["already_present"] == 1
-    assert second["011"]["inserted"] == 0
-    assert second["011"]["already_present"] == 3
-    assert second["011"]["skipped"] == {}
+    assert (first["inserted"], first["already_present"]) == (2, 1)
+    assert (second["inserted"], second["already_present"]) == (0, 3)
+    assert second["skipped"] == {}
     kept = ProgramEnrollment.all_objects.get(user=people[0].user)
     assert (kept.id, kept.active, kept.change_status, kept.enrollment_mode) == (
         existing.id,
