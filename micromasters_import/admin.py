@@ -409,7 +409,7 @@ class ImportedRowAdmin(ReadOnlyLedgerAdmin):
 class ImportRunAdmin(LedgerAdmin):
     """Step runs: what each step of each import run did."""
 
-    change_form_template = "admin/micromasters_import/step_run_change_form.html"
+    change_form_template = "admin/micromasters_import/ledger_change_form.html"
     list_display = ("step_label", "coloured_status", "inserted", "duration", "started", "run_link")
     list_display_links = ("step_label",)
     list_filter = ("status", "step")
