@@ -338,31 +338,25 @@ def _by_id(ids, schema, id_column, row_type, tables, select, optional=()):
 
 def courses(ids=None, schema: str | None = None) -> dict[int, MMCourse] | None:
     """MicroMasters courses by id (all when `ids` is None); None when the source is unreadable."""
-    return _by_id(
-        ids,
-        schema,
-        "c.id",
-        MMCourse,
-        ["courses_course", "courses_program"],
-        lambda schema, _present, where: sql.SQL(
+
+    def select(schema, _present, where):
+        return sql.SQL(
             "SELECT c.id, c.title, c.course_number, c.edx_key, c.program_id, p.title "
             "FROM {} c LEFT JOIN {} p ON p.id = c.program_id{} ORDER BY c.id"
-        ).format(_table(schema, "courses_course"), _table(schema, "courses_program"), where),
-    )
+        ).format(_table(schema, "courses_course"), _table(schema, "courses_program"), where)
+
+    return _by_id(ids, schema, "c.id", MMCourse, ["courses_course", "courses_program"], select)
 
 
 def programs(ids=None, schema: str | None = None) -> dict[int, MMProgram] | None:
     """MicroMasters programs by id (all when `ids` is None); None when the source is unreadable."""
-    return _by_id(
-        ids,
-        schema,
-        "p.id",
-        MMProgram,
-        ["courses_program"],
-        lambda schema, _present, where: sql.SQL(
-            "SELECT p.id, p.title, p.live FROM {} p{} ORDER BY p.id"
-        ).format(_table(schema, "courses_program"), where),
-    )
+
+    def select(schema, _present, where):
+        return sql.SQL("SELECT p.id, p.title, p.live FROM {} p{} ORDER BY p.id").format(
+            _table(schema, "courses_program"), where
+        )
+
+    return _by_id(ids, schema, "p.id", MMProgram, ["courses_program"], select)
 
 
 def tier_programs(ids=None, schema: str | None = None) -> dict[int, MMTierProgram] | None:
