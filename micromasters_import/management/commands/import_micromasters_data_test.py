@@ -38,6 +38,7 @@ from micromasters_import.models import (
     ProgramId,
 )
 from micromasters_import.source import factories as mm_factories
+from micromasters_import.testing.lock import held_elsewhere, lock_is_free
 from users.factories import UserFactory
 from wagtailcore.factories import RevisionFactory
 
@@ -989,8 +990,7 @@ def test_a_range_reaching_past_the_steps_is_refused_at_once_in_little_memory(wor
 
 
 def test_a_second_run_exits_at_once_while_another_holds_the_lock(world):
-    with other_connection() as other:
-        other.execute("SELECT pg_advisory_lock(%s)", [lock.LOCK_KEY])
+    with held_elsewhere() as other:
         pid = other.info.backend_pid
         started = time.monotonic()
 
@@ -1010,21 +1010,11 @@ def test_a_second_run_exits_at_once_while_another_holds_the_lock(world):
 
 
 def test_the_lock_is_also_taken_for_a_dry_run(world):
-    with other_connection() as other:
-        other.execute("SELECT pg_advisory_lock(%s)", [lock.LOCK_KEY])
-
+    with held_elsewhere():
         error, _, _ = run_failing("--num", "002", "--noinput", "--dry-run")
 
     assert error.returncode == 2
     assert_nothing_written()
-
-
-def lock_is_free() -> bool:
-    with other_connection() as other:
-        free = other.execute("SELECT pg_try_advisory_lock(%s)", [lock.LOCK_KEY]).fetchone()[0]
-        if free:
-            other.execute("SELECT pg_advisory_unlock(%s)", [lock.LOCK_KEY])
-    return free
 
 
 def test_the_lock_is_released_after_a_run_a_failure_and_a_preflight_error(world, answer):

@@ -11,12 +11,12 @@ from django.db import connection
 
 from courses.models import CourseRunCertificate, CourseRunEnrollment, CourseRunGrade
 from ecommerce.models import Order
-from main.testing.databases import connect as other_connection
-from micromasters_import.engine import lock, outcomes
+from micromasters_import.engine import outcomes
 from micromasters_import.models import ImportBatch, ImportedRow, ImportRun
 from micromasters_import.testing import report_scenario
 from micromasters_import.testing.commands import import_all
 from micromasters_import.testing.commands import report as show
+from micromasters_import.testing.lock import held_elsewhere
 from micromasters_import.testing.report_scenario import EXPECTED_FIRST_RUN
 
 
@@ -274,12 +274,7 @@ def test_an_unknown_learner_is_a_usage_error(world):
 
 
 def test_explaining_while_an_import_runs_is_a_usage_error(world):
-    other = other_connection()
-    try:
-        other.execute("SELECT pg_advisory_lock(%s)", [lock.LOCK_KEY])
-        with pytest.raises(CommandError, match="already in progress") as error:
-            show(explain_user=world.good[0].mm.username)
-    finally:
-        other.close()
+    with held_elsewhere(), pytest.raises(CommandError, match="already in progress") as error:
+        show(explain_user=world.good[0].mm.username)
 
     assert error.value.returncode == 2
