@@ -39,21 +39,25 @@ def test_factories_follow_upstream_naming():
     assert run.language == ""
 
 
-def test_inactive_enrollments_are_hidden_from_objects():
-    active = CourseRunEnrollmentFactory()
-    inactive = CourseRunEnrollmentFactory(inactive=True)
-    assert list(CourseRunEnrollment.objects.all()) == [active]
-    assert set(CourseRunEnrollment.all_objects.all()) == {active, inactive}
-    assert CourseRunEnrollment._default_manager.name == "objects"
-    assert inactive.edx_enrollment_retry_count == 0
-    assert inactive.enrollment_mode == "audit"
+@pytest.mark.parametrize(
+    ("factory", "model"),
+    [
+        (CourseRunEnrollmentFactory, CourseRunEnrollment),
+        (ProgramEnrollmentFactory, ProgramEnrollment),
+    ],
+)
+def test_inactive_enrollments_are_hidden_from_objects(factory, model):
+    active = factory()
+    inactive = factory(inactive=True)
+    assert list(model.objects.all()) == [active]
+    assert set(model.all_objects.all()) == {active, inactive}
+    assert model._default_manager.name == "objects"
 
 
-def test_inactive_program_enrollments_are_hidden_from_objects():
-    active = ProgramEnrollmentFactory()
-    inactive = ProgramEnrollmentFactory(inactive=True)
-    assert list(ProgramEnrollment.objects.all()) == [active]
-    assert set(ProgramEnrollment.all_objects.all()) == {active, inactive}
+def test_a_run_enrollment_is_audit_with_no_retries_by_default():
+    enrollment = CourseRunEnrollmentFactory(inactive=True)
+    assert enrollment.edx_enrollment_retry_count == 0
+    assert enrollment.enrollment_mode == "audit"
 
 
 @pytest.mark.parametrize(
