@@ -377,6 +377,7 @@ class LedgerAdmin(ReadOnlyLedgerAdmin):
     """The ledger admins, linked to the readiness page and to each other."""
 
     change_list_template = "admin/micromasters_import/ledger_change_list.html"
+    change_form_template = "admin/micromasters_import/ledger_change_form.html"
     list_per_page = 50
 
     def changelist_view(self, request, extra_context=None):
@@ -406,7 +407,6 @@ class ImportedRowAdmin(ReadOnlyLedgerAdmin):
 class ImportRunAdmin(LedgerAdmin):
     """Step runs: what each step of each import run did."""
 
-    change_form_template = "admin/micromasters_import/ledger_change_form.html"
     list_display = ("step_label", "coloured_status", "inserted", "duration", "started", "run_link")
     list_display_links = ("step_label",)
     list_filter = ("status", "step")

@@ -4,7 +4,9 @@ from io import StringIO
 
 from django.core.management import call_command
 
-from micromasters_import.models import ImportBatch
+from courses.models import CourseRunCertificate, CourseRunEnrollment, CourseRunGrade
+from ecommerce.models import Order
+from micromasters_import.models import ImportBatch, ImportedRow, ImportRun
 
 
 def import_all(**options) -> ImportBatch:
@@ -18,6 +20,19 @@ def import_all(**options) -> ImportBatch:
         **options,
     )
     return ImportBatch.objects.order_by("-id").first()
+
+
+def ledger_and_target() -> list[int]:
+    """Row counts of the ledger and of target tables: what a read-only command leaves alone."""
+    return [
+        ImportRun.objects.count(),
+        ImportBatch.objects.count(),
+        ImportedRow.objects.count(),
+        CourseRunEnrollment.all_objects.count(),
+        CourseRunGrade.objects.count(),
+        CourseRunCertificate.all_objects.count(),
+        Order.objects.count(),
+    ]
 
 
 def report(*args, **options) -> str:

@@ -9,27 +9,13 @@ import pytest
 from django.core.management import CommandError
 from django.db import connection
 
-from courses.models import CourseRunCertificate, CourseRunEnrollment, CourseRunGrade
-from ecommerce.models import Order
 from micromasters_import.engine import outcomes
-from micromasters_import.models import ImportBatch, ImportedRow, ImportRun
+from micromasters_import.models import ImportedRow, ImportRun
 from micromasters_import.testing import report_scenario
-from micromasters_import.testing.commands import import_all
+from micromasters_import.testing.commands import import_all, ledger_and_target
 from micromasters_import.testing.commands import report as show
 from micromasters_import.testing.lock import held_elsewhere
 from micromasters_import.testing.report_scenario import EXPECTED_CHECKS, EXPECTED_FIRST_RUN
-
-
-def ledger_and_target():
-    """Row counts that explaining a learner must leave alone."""
-    return [
-        ImportRun.objects.count(),
-        ImportBatch.objects.count(),
-        CourseRunEnrollment.all_objects.count(),
-        CourseRunGrade.objects.count(),
-        CourseRunCertificate.all_objects.count(),
-        Order.objects.count(),
-    ]
 
 
 @pytest.fixture
