@@ -122,28 +122,35 @@ class CourseRunGradeAdmin(TimestampedModelAdmin):
     ordering = ("-id",)
 
 
-@admin.register(CourseRunCertificate)
-class CourseRunCertificateAdmin(AllObjectsAdminMixin, TimestampedModelAdmin):
-    list_display = ("id", "uuid", "user", "course_run", "issue_date", "is_revoked")
+class CertificateAdmin(AllObjectsAdminMixin, TimestampedModelAdmin):
+    """Certificates of a run or of a program, revoked ones too: a subclass names the field they
+    certify (`certified`) and its readable id (`certified_key`), to list, search and pick by."""
+
+    certified = ""
+    certified_key = ""
     list_filter = ("is_revoked",)
-    search_fields = ("user__username", "user__email", "course_run__courseware_id")
-    autocomplete_fields = ("user", "course_run")
     raw_id_fields = ("certificate_page_revision", "verifiable_credential")
     readonly_fields = ("uuid",)
-    list_select_related = ("user", "course_run")
     ordering = ("-id",)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.list_display = ("id", "uuid", "user", cls.certified, "issue_date", "is_revoked")
+        cls.search_fields = ("user__username", "user__email", cls.certified_key)
+        cls.autocomplete_fields = ("user", cls.certified)
+        cls.list_select_related = ("user", cls.certified)
+
+
+@admin.register(CourseRunCertificate)
+class CourseRunCertificateAdmin(CertificateAdmin):
+    certified = "course_run"
+    certified_key = "course_run__courseware_id"
 
 
 @admin.register(ProgramCertificate)
-class ProgramCertificateAdmin(AllObjectsAdminMixin, TimestampedModelAdmin):
-    list_display = ("id", "uuid", "user", "program", "issue_date", "is_revoked")
-    list_filter = ("is_revoked",)
-    search_fields = ("user__username", "user__email", "program__readable_id")
-    autocomplete_fields = ("user", "program")
-    raw_id_fields = ("certificate_page_revision", "verifiable_credential")
-    readonly_fields = ("uuid",)
-    list_select_related = ("user", "program")
-    ordering = ("-id",)
+class ProgramCertificateAdmin(CertificateAdmin):
+    certified = "program"
+    certified_key = "program__readable_id"
 
 
 @admin.register(PaidCourseRun)
