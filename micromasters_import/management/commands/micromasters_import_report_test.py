@@ -257,3 +257,20 @@ def test_explaining_while_an_import_runs_is_a_usage_error(world):
         show(explain_user=world.good[0].mm.username)
 
     assert error.value.returncode == 2
+
+
+@pytest.mark.parametrize(
+    ("options", "failure"),
+    [
+        ({"explain_user": "anyone"}, "Cannot read the MicroMasters source in schema 'nowhere': "),
+        ({"skipped": True, "step": "003"}, "Cannot list the rows step 003 skips: "),
+    ],
+)
+def test_a_source_that_cannot_be_read_is_one_line_with_why(world, options, failure):
+    with pytest.raises(CommandError) as error:
+        show(source_schema="nowhere", **options)
+
+    assert error.value.returncode == 2
+    assert str(error.value).startswith(failure)
+    assert "nowhere" in str(error.value).removeprefix(failure)
+    assert "\n" not in str(error.value)
