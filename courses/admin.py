@@ -66,8 +66,25 @@ class CourseRunAdmin(TimestampedModelAdmin):
     ordering = ("-id",)
 
 
+class LearnerRowAdmin(TimestampedModelAdmin):
+    """A learner's row about a run or a program (an enrollment, a grade, a certificate, a paid
+    run), newest first. A subclass names what the row is about, `about`: (field, the lookup of
+    its readable id) pairs; the learner and those are searched, picked and joined alike."""
+
+    about: tuple[tuple[str, str], ...] = ()
+    ordering = ("-id",)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        fields = tuple(field for field, _ in cls.about)
+        cls.search_fields = ("user__username", "user__email", *(key for _, key in cls.about))
+        cls.autocomplete_fields = ("user", *fields)
+        cls.list_select_related = ("user", *fields)
+
+
 @admin.register(CourseRunEnrollment)
-class CourseRunEnrollmentAdmin(AllObjectsAdminMixin, TimestampedModelAdmin):
+class CourseRunEnrollmentAdmin(AllObjectsAdminMixin, LearnerRowAdmin):
+    about = (("run", "run__courseware_id"),)
     list_display = (
         "id",
         "user",
@@ -79,14 +96,11 @@ class CourseRunEnrollmentAdmin(AllObjectsAdminMixin, TimestampedModelAdmin):
         "created_on",
     )
     list_filter = ("active", "change_status", "enrollment_mode", "edx_enrolled")
-    search_fields = ("user__username", "user__email", "run__courseware_id")
-    autocomplete_fields = ("user", "run")
-    list_select_related = ("user", "run")
-    ordering = ("-id",)
 
 
 @admin.register(ProgramEnrollment)
-class ProgramEnrollmentAdmin(AllObjectsAdminMixin, TimestampedModelAdmin):
+class ProgramEnrollmentAdmin(AllObjectsAdminMixin, LearnerRowAdmin):
+    about = (("program", "program__readable_id"),)
     list_display = (
         "id",
         "user",
@@ -97,14 +111,11 @@ class ProgramEnrollmentAdmin(AllObjectsAdminMixin, TimestampedModelAdmin):
         "created_on",
     )
     list_filter = ("active", "change_status", "enrollment_mode")
-    search_fields = ("user__username", "user__email", "program__readable_id")
-    autocomplete_fields = ("user", "program")
-    list_select_related = ("user", "program")
-    ordering = ("-id",)
 
 
 @admin.register(CourseRunGrade)
-class CourseRunGradeAdmin(TimestampedModelAdmin):
+class CourseRunGradeAdmin(LearnerRowAdmin):
+    about = (("course_run", "course_run__courseware_id"),)
     list_display = (
         "id",
         "user",
@@ -116,52 +127,32 @@ class CourseRunGradeAdmin(TimestampedModelAdmin):
         "created_on",
     )
     list_filter = ("passed", "set_by_admin", "letter_grade")
-    search_fields = ("user__username", "user__email", "course_run__courseware_id")
-    autocomplete_fields = ("user", "course_run")
-    list_select_related = ("user", "course_run")
-    ordering = ("-id",)
 
 
-class CertificateAdmin(AllObjectsAdminMixin, TimestampedModelAdmin):
-    """Certificates of a run or of a program, revoked ones too: a subclass names the field they
-    certify (`certified`) and its readable id (`certified_key`), to list, search and pick by."""
+class CertificateAdmin(AllObjectsAdminMixin, LearnerRowAdmin):
+    """Certificates of a run or of a program, revoked ones too, listed alike."""
 
-    certified = ""
-    certified_key = ""
     list_filter = ("is_revoked",)
     raw_id_fields = ("certificate_page_revision", "verifiable_credential")
     readonly_fields = ("uuid",)
-    ordering = ("-id",)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        cls.list_display = ("id", "uuid", "user", cls.certified, "issue_date", "is_revoked")
-        cls.search_fields = ("user__username", "user__email", cls.certified_key)
-        cls.autocomplete_fields = ("user", cls.certified)
-        cls.list_select_related = ("user", cls.certified)
+        certified = cls.about[0][0] if cls.about else ""
+        cls.list_display = ("id", "uuid", "user", certified, "issue_date", "is_revoked")
 
 
 @admin.register(CourseRunCertificate)
 class CourseRunCertificateAdmin(CertificateAdmin):
-    certified = "course_run"
-    certified_key = "course_run__courseware_id"
+    about = (("course_run", "course_run__courseware_id"),)
 
 
 @admin.register(ProgramCertificate)
 class ProgramCertificateAdmin(CertificateAdmin):
-    certified = "program"
-    certified_key = "program__readable_id"
+    about = (("program", "program__readable_id"),)
 
 
 @admin.register(PaidCourseRun)
-class PaidCourseRunAdmin(TimestampedModelAdmin):
+class PaidCourseRunAdmin(LearnerRowAdmin):
+    about = (("course_run", "course_run__courseware_id"), ("order", "order__reference_number"))
     list_display = ("id", "user", "course_run", "order", "created_on")
-    search_fields = (
-        "user__username",
-        "user__email",
-        "course_run__courseware_id",
-        "order__reference_number",
-    )
-    autocomplete_fields = ("user", "course_run", "order")
-    list_select_related = ("user", "course_run", "order")
-    ordering = ("-id",)
