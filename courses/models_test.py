@@ -40,17 +40,31 @@ def test_factories_follow_upstream_naming():
 
 
 @pytest.mark.parametrize(
-    ("factory", "model"),
+    ("factory", "model", "shown", "hidden"),
     [
-        (CourseRunEnrollmentFactory, CourseRunEnrollment),
-        (ProgramEnrollmentFactory, ProgramEnrollment),
+        (CourseRunEnrollmentFactory, CourseRunEnrollment, {}, [{"inactive": True}]),
+        (ProgramEnrollmentFactory, ProgramEnrollment, {}, [{"inactive": True}]),
+        (
+            CourseRunCertificateFactory,
+            CourseRunCertificate,
+            {"past_issue_date": True},
+            [{"revoked": True}, {"future_issue_date": True}],
+        ),
+        (
+            ProgramCertificateFactory,
+            ProgramCertificate,
+            {"past_issue_date": True},
+            [{"revoked": True}, {"future_issue_date": True}],
+        ),
     ],
 )
-def test_inactive_enrollments_are_hidden_from_objects(factory, model):
-    active = factory()
-    inactive = factory(inactive=True)
-    assert list(model.objects.all()) == [active]
-    assert set(model.all_objects.all()) == {active, inactive}
+def test_inactive_enrollments_revoked_and_future_certificates_are_hidden_from_objects(
+    factory, model, shown, hidden
+):
+    visible = factory(**shown)
+    invisible = [factory(**traits) for traits in hidden]
+    assert list(model.objects.all()) == [visible]
+    assert set(model.all_objects.all()) == {visible, *invisible}
     assert model._default_manager.name == "objects"
 
 
@@ -58,21 +72,6 @@ def test_a_run_enrollment_is_audit_with_no_retries_by_default():
     enrollment = CourseRunEnrollmentFactory(inactive=True)
     assert enrollment.edx_enrollment_retry_count == 0
     assert enrollment.enrollment_mode == "audit"
-
-
-@pytest.mark.parametrize(
-    ("factory", "model"),
-    [
-        (CourseRunCertificateFactory, CourseRunCertificate),
-        (ProgramCertificateFactory, ProgramCertificate),
-    ],
-)
-def test_revoked_and_future_certificates_are_hidden(factory, model):
-    shown = factory(past_issue_date=True)
-    revoked = factory(revoked=True)
-    future = factory(future_issue_date=True)
-    assert list(model.objects.all()) == [shown]
-    assert set(model.all_objects.all()) == {shown, revoked, future}
 
 
 def test_certificate_issue_date_defaults_to_created_on_when_emptied():
