@@ -27,6 +27,13 @@ def ledger_and_target() -> list[int]:
     return [*ledger, *target_counts().values()]
 
 
+def create_demo(**options) -> tuple[str, str]:
+    """`create_micromasters_demo --replace` (plus options); what it printed (stdout, stderr)."""
+    out, err = StringIO(), StringIO()
+    call_command("create_micromasters_demo", replace=True, stdout=out, stderr=err, **options)
+    return out.getvalue(), err.getvalue()
+
+
 def report(*args, **options) -> str:
     """`micromasters_import_report` with these arguments; what it printed."""
     out = StringIO()
