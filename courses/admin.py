@@ -66,8 +66,25 @@ class CourseRunAdmin(TimestampedModelAdmin):
     ordering = ("-id",)
 
 
+class LearnerRowAdmin(TimestampedModelAdmin):
+    """A learner's row about a run or a program (an enrollment, a grade, a certificate, a paid
+    run), newest first. A subclass names what the row is about, `about`: (field, the lookup of
+    its readable id) pairs; the learner and those are searched, picked and joined alike."""
+
+    about: tuple[tuple[str, str], ...] = ()
+    ordering = ("-id",)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        fields = tuple(field for field, _ in cls.about)
+        cls.search_fields = ("user__username", "user__email", *(key for _, key in cls.about))
+        cls.autocomplete_fields = ("user", *fields)
+        cls.list_select_related = ("user", *fields)
+
+
 @admin.register(CourseRunEnrollment)
-class CourseRunEnrollmentAdmin(AllObjectsAdminMixin, TimestampedModelAdmin):
+class CourseRunEnrollmentAdmin(AllObjectsAdminMixin, LearnerRowAdmin):
+    about = (("run", "run__courseware_id"),)
     list_display = (
         "id",
         "user",
@@ -79,14 +96,11 @@ class CourseRunEnrollmentAdmin(AllObjectsAdminMixin, TimestampedModelAdmin):
         "created_on",
     )
     list_filter = ("active", "change_status", "enrollment_mode", "edx_enrolled")
-    search_fields = ("user__username", "user__email", "run__courseware_id")
-    autocomplete_fields = ("user", "run")
-    list_select_related = ("user", "run")
-    ordering = ("-id",)
 
 
 @admin.register(ProgramEnrollment)
-class ProgramEnrollmentAdmin(AllObjectsAdminMixin, TimestampedModelAdmin):
+class ProgramEnrollmentAdmin(AllObjectsAdminMixin, LearnerRowAdmin):
+    about = (("program", "program__readable_id"),)
     list_display = (
         "id",
         "user",
@@ -97,14 +111,11 @@ class ProgramEnrollmentAdmin(AllObjectsAdminMixin, TimestampedModelAdmin):
         "created_on",
     )
     list_filter = ("active", "change_status", "enrollment_mode")
-    search_fields = ("user__username", "user__email", "program__readable_id")
-    autocomplete_fields = ("user", "program")
-    list_select_related = ("user", "program")
-    ordering = ("-id",)
 
 
 @admin.register(CourseRunGrade)
-class CourseRunGradeAdmin(TimestampedModelAdmin):
+class CourseRunGradeAdmin(LearnerRowAdmin):
+    about = (("course_run", "course_run__courseware_id"),)
     list_display = (
         "id",
         "user",
@@ -116,45 +127,32 @@ class CourseRunGradeAdmin(TimestampedModelAdmin):
         "created_on",
     )
     list_filter = ("passed", "set_by_admin", "letter_grade")
-    search_fields = ("user__username", "user__email", "course_run__courseware_id")
-    autocomplete_fields = ("user", "course_run")
-    list_select_related = ("user", "course_run")
-    ordering = ("-id",)
+
+
+class CertificateAdmin(AllObjectsAdminMixin, LearnerRowAdmin):
+    """Certificates of a run or of a program, revoked ones too, listed alike."""
+
+    list_filter = ("is_revoked",)
+    raw_id_fields = ("certificate_page_revision", "verifiable_credential")
+    readonly_fields = ("uuid",)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        certified = cls.about[0][0] if cls.about else ""
+        cls.list_display = ("id", "uuid", "user", certified, "issue_date", "is_revoked")
 
 
 @admin.register(CourseRunCertificate)
-class CourseRunCertificateAdmin(AllObjectsAdminMixin, TimestampedModelAdmin):
-    list_display = ("id", "uuid", "user", "course_run", "issue_date", "is_revoked")
-    list_filter = ("is_revoked",)
-    search_fields = ("user__username", "user__email", "course_run__courseware_id")
-    autocomplete_fields = ("user", "course_run")
-    raw_id_fields = ("certificate_page_revision", "verifiable_credential")
-    readonly_fields = ("uuid",)
-    list_select_related = ("user", "course_run")
-    ordering = ("-id",)
+class CourseRunCertificateAdmin(CertificateAdmin):
+    about = (("course_run", "course_run__courseware_id"),)
 
 
 @admin.register(ProgramCertificate)
-class ProgramCertificateAdmin(AllObjectsAdminMixin, TimestampedModelAdmin):
-    list_display = ("id", "uuid", "user", "program", "issue_date", "is_revoked")
-    list_filter = ("is_revoked",)
-    search_fields = ("user__username", "user__email", "program__readable_id")
-    autocomplete_fields = ("user", "program")
-    raw_id_fields = ("certificate_page_revision", "verifiable_credential")
-    readonly_fields = ("uuid",)
-    list_select_related = ("user", "program")
-    ordering = ("-id",)
+class ProgramCertificateAdmin(CertificateAdmin):
+    about = (("program", "program__readable_id"),)
 
 
 @admin.register(PaidCourseRun)
-class PaidCourseRunAdmin(TimestampedModelAdmin):
+class PaidCourseRunAdmin(LearnerRowAdmin):
+    about = (("course_run", "course_run__courseware_id"), ("order", "order__reference_number"))
     list_display = ("id", "user", "course_run", "order", "created_on")
-    search_fields = (
-        "user__username",
-        "user__email",
-        "course_run__courseware_id",
-        "order__reference_number",
-    )
-    autocomplete_fields = ("user", "course_run", "order")
-    list_select_related = ("user", "course_run", "order")
-    ordering = ("-id",)

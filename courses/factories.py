@@ -126,32 +126,34 @@ class CourseRunGradeFactory(DjangoModelFactory):
         model = CourseRunGrade
 
 
-class CourseRunCertificateFactory(DjangoModelFactory):
+class CertificateFactory(DjangoModelFactory):
+    """What run and program certificates share: the learner, no certificate page, and the
+    traits that make one hidden (`revoked`, `future_issue_date`) or shown (`past_issue_date`)."""
+
     user = factory.SubFactory(UserFactory)
-    course_run = factory.SubFactory(CourseRunFactory)
     certificate_page_revision = None
+
+    class Meta:
+        abstract = True
+
+    class Params:
+        revoked = factory.Trait(is_revoked=True)
+        past_issue_date = factory.Trait(issue_date=_days(-30))
+        future_issue_date = factory.Trait(issue_date=_days(30))
+
+
+class CourseRunCertificateFactory(CertificateFactory):
+    course_run = factory.SubFactory(CourseRunFactory)
 
     class Meta:
         model = CourseRunCertificate
 
-    class Params:
-        revoked = factory.Trait(is_revoked=True)
-        past_issue_date = factory.Trait(issue_date=_days(-30))
-        future_issue_date = factory.Trait(issue_date=_days(30))
 
-
-class ProgramCertificateFactory(DjangoModelFactory):
-    user = factory.SubFactory(UserFactory)
+class ProgramCertificateFactory(CertificateFactory):
     program = factory.SubFactory(ProgramFactory)
-    certificate_page_revision = None
 
     class Meta:
         model = ProgramCertificate
-
-    class Params:
-        revoked = factory.Trait(is_revoked=True)
-        past_issue_date = factory.Trait(issue_date=_days(-30))
-        future_issue_date = factory.Trait(issue_date=_days(30))
 
 
 class PaidCourseRunFactory(DjangoModelFactory):

@@ -39,36 +39,39 @@ def test_factories_follow_upstream_naming():
     assert run.language == ""
 
 
-def test_inactive_enrollments_are_hidden_from_objects():
-    active = CourseRunEnrollmentFactory()
-    inactive = CourseRunEnrollmentFactory(inactive=True)
-    assert list(CourseRunEnrollment.objects.all()) == [active]
-    assert set(CourseRunEnrollment.all_objects.all()) == {active, inactive}
-    assert CourseRunEnrollment._default_manager.name == "objects"
-    assert inactive.edx_enrollment_retry_count == 0
-    assert inactive.enrollment_mode == "audit"
-
-
-def test_inactive_program_enrollments_are_hidden_from_objects():
-    active = ProgramEnrollmentFactory()
-    inactive = ProgramEnrollmentFactory(inactive=True)
-    assert list(ProgramEnrollment.objects.all()) == [active]
-    assert set(ProgramEnrollment.all_objects.all()) == {active, inactive}
-
-
 @pytest.mark.parametrize(
-    ("factory", "model"),
+    ("factory", "model", "shown", "hidden"),
     [
-        (CourseRunCertificateFactory, CourseRunCertificate),
-        (ProgramCertificateFactory, ProgramCertificate),
+        (CourseRunEnrollmentFactory, CourseRunEnrollment, {}, [{"inactive": True}]),
+        (ProgramEnrollmentFactory, ProgramEnrollment, {}, [{"inactive": True}]),
+        (
+            CourseRunCertificateFactory,
+            CourseRunCertificate,
+            {"past_issue_date": True},
+            [{"revoked": True}, {"future_issue_date": True}],
+        ),
+        (
+            ProgramCertificateFactory,
+            ProgramCertificate,
+            {"past_issue_date": True},
+            [{"revoked": True}, {"future_issue_date": True}],
+        ),
     ],
 )
-def test_revoked_and_future_certificates_are_hidden(factory, model):
-    shown = factory(past_issue_date=True)
-    revoked = factory(revoked=True)
-    future = factory(future_issue_date=True)
-    assert list(model.objects.all()) == [shown]
-    assert set(model.all_objects.all()) == {shown, revoked, future}
+def test_inactive_enrollments_revoked_and_future_certificates_are_hidden_from_objects(
+    factory, model, shown, hidden
+):
+    visible = factory(**shown)
+    invisible = [factory(**traits) for traits in hidden]
+    assert list(model.objects.all()) == [visible]
+    assert set(model.all_objects.all()) == {visible, *invisible}
+    assert model._default_manager.name == "objects"
+
+
+def test_a_run_enrollment_is_audit_with_no_retries_by_default():
+    enrollment = CourseRunEnrollmentFactory(inactive=True)
+    assert enrollment.edx_enrollment_retry_count == 0
+    assert enrollment.enrollment_mode == "audit"
 
 
 def test_certificate_issue_date_defaults_to_created_on_when_emptied():

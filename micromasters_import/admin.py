@@ -81,6 +81,17 @@ class SourceChangeList(ChangeList):
         self.model_admin.attach_source(self.result_list)
 
 
+def source_column(description: str, describe):
+    """A read-only column of a mapping admin: the mapping's MicroMasters row, `describe(row)`,
+    or why it cannot be shown (see `MappingAdmin.source_cell`)."""
+
+    @admin.display(description=description)
+    def column(self, obj):
+        return self.source_cell(obj, describe)
+
+    return column
+
+
 class MappingAdmin(admin.ModelAdmin):
     """Shows what each MicroMasters id is, and says so when the source is not mounted."""
 
@@ -91,9 +102,9 @@ class MappingAdmin(admin.ModelAdmin):
         """The MicroMasters id this mapping row stands for."""
         return obj.micromasters_id
 
-    def lookup(self, ids) -> dict | None:
-        """MicroMasters rows by id; None when the source cannot be read."""
-        raise NotImplementedError
+    # MicroMasters rows by id (source_lookup.courses, .programs, .tier_programs); None when the
+    # source cannot be read.
+    source_rows = None
 
     def get_changelist(self, request, **kwargs):
         return SourceChangeList
@@ -102,7 +113,7 @@ class MappingAdmin(admin.ModelAdmin):
         """Set `_mm_source` on each row: (why the source is unavailable or None, its row)."""
         objs = list(objs)
         ids = [mm_id for mm_id in map(self.source_id, objs) if mm_id is not None]
-        rows = self.lookup(ids)
+        rows = self.source_rows(ids)
         unavailable = None
         if rows is None:
             problem = source_lookup.problem() or ""
@@ -163,21 +174,18 @@ class CourseIdAdmin(MappingAdmin):
     fields = ("micromasters_id", "micromasters_course", "course")
     readonly_fields = ("micromasters_course",)
 
-    def lookup(self, ids):
-        return source_lookup.courses(ids)
+    source_rows = staticmethod(source_lookup.courses)
 
-    @admin.display(description="MicroMasters course")
-    def micromasters_course(self, obj):
-        return self.source_cell(
-            obj,
-            lambda c: format_html(
-                '<strong>{}</strong> {}<br><span class="mm-quiet">{} · program: {}</span>',
-                c.course_number or "(no number)",
-                c.title,
-                c.edx_key or "no course key",
-                c.program_title or "-",
-            ),
-        )
+    micromasters_course = source_column(
+        "MicroMasters course",
+        lambda c: format_html(
+            '<strong>{}</strong> {}<br><span class="mm-quiet">{} · program: {}</span>',
+            c.course_number or "(no number)",
+            c.title,
+            c.edx_key or "no course key",
+            c.program_title or "-",
+        ),
+    )
 
     def get_urls(self):
         view = self.admin_site.admin_view(self.suggestions_view)
@@ -262,17 +270,12 @@ class ProgramIdAdmin(MappingAdmin):
     fields = ("micromasters_id", "micromasters_program", "program", "program_certificate_revision")
     readonly_fields = ("micromasters_program",)
 
-    def lookup(self, ids):
-        return source_lookup.programs(ids)
+    source_rows = staticmethod(source_lookup.programs)
 
-    @admin.display(description="MicroMasters program")
-    def micromasters_program(self, obj):
-        return self.source_cell(
-            obj,
-            lambda p: format_html(
-                "<strong>{}</strong>{}", p.title, "" if p.live else " (not live)"
-            ),
-        )
+    micromasters_program = source_column(
+        "MicroMasters program",
+        lambda p: format_html("<strong>{}</strong>{}", p.title, "" if p.live else " (not live)"),
+    )
 
 
 @admin.register(ProgramTierId)
@@ -287,23 +290,20 @@ class ProgramTierIdAdmin(MappingAdmin):
     def source_id(self, obj):
         return obj.micromasters_tier_program_id
 
-    def lookup(self, ids):
-        return source_lookup.tier_programs(ids)
+    source_rows = staticmethod(source_lookup.tier_programs)
 
-    @admin.display(description="MicroMasters tier")
-    def micromasters_tier(self, obj):
-        return self.source_cell(
-            obj,
-            lambda t: format_html(
-                "<strong>{}</strong>: income &ge; ${} (${} off){}<br>"
-                '<span class="mm-quiet">program: {}</span>',
-                t.tier_name or "(tier name not mounted)",
-                f"{t.income_threshold:,}",
-                f"{t.discount_amount:,}",
-                "" if t.current else ", not current",
-                t.program_title or t.program_id,
-            ),
-        )
+    micromasters_tier = source_column(
+        "MicroMasters tier",
+        lambda t: format_html(
+            "<strong>{}</strong>: income &ge; ${} (${} off){}<br>"
+            '<span class="mm-quiet">program: {}</span>',
+            t.tier_name or "(tier name not mounted)",
+            f"{t.income_threshold:,}",
+            f"{t.discount_amount:,}",
+            "" if t.current else ", not current",
+            t.program_title or t.program_id,
+        ),
+    )
 
 
 @admin.register(CourseCertificateRevisionId)
@@ -323,17 +323,14 @@ class CourseCertificateRevisionIdAdmin(MappingAdmin):
         mapping = getattr(obj.course, "courseid", None) if obj.course_id else None
         return mapping.micromasters_id if mapping else None
 
-    def lookup(self, ids):
-        return source_lookup.courses(ids)
+    source_rows = staticmethod(source_lookup.courses)
 
-    @admin.display(description="MicroMasters course (through its CourseId)")
-    def micromasters_course(self, obj):
-        return self.source_cell(
-            obj,
-            lambda c: format_html(
-                "<strong>{}</strong> {} (id {})", c.course_number or "", c.title, c.id
-            ),
-        )
+    micromasters_course = source_column(
+        "MicroMasters course (through its CourseId)",
+        lambda c: format_html(
+            "<strong>{}</strong> {} (id {})", c.course_number or "", c.title, c.id
+        ),
+    )
 
 
 # --- the ledger -----------------------------------------------------------------------------
@@ -380,6 +377,7 @@ class LedgerAdmin(ReadOnlyLedgerAdmin):
     """The ledger admins, linked to the readiness page and to each other."""
 
     change_list_template = "admin/micromasters_import/ledger_change_list.html"
+    change_form_template = "admin/micromasters_import/ledger_change_form.html"
     list_per_page = 50
 
     def changelist_view(self, request, extra_context=None):
@@ -409,7 +407,6 @@ class ImportedRowAdmin(ReadOnlyLedgerAdmin):
 class ImportRunAdmin(LedgerAdmin):
     """Step runs: what each step of each import run did."""
 
-    change_form_template = "admin/micromasters_import/step_run_change_form.html"
     list_display = ("step_label", "coloured_status", "inserted", "duration", "started", "run_link")
     list_display_links = ("step_label",)
     list_filter = ("status", "step")

@@ -13,6 +13,7 @@ from django.urls import reverse
 
 from courses.factories import CourseFactory, ProgramFactory
 from flexiblepricing.factories import FlexiblePriceTierFactory
+from micromasters_import.factories import ImportRunFactory
 from micromasters_import.models import (
     CourseCertificateRevisionId,
     CourseId,
@@ -374,23 +375,9 @@ def test_readiness_links_the_latest_run_of_each_step(staff_client, mm):
     step = next(s for s in discover() if s.num == "002")
     batch = uuid.uuid4()
     ImportBatch.objects.create(batch=batch, run_by="op@host")
-    ImportRun.objects.create(
-        batch=uuid.uuid4(),
-        step="002",
-        name=step.name,
-        checksum=step.checksum,
-        status=ImportRun.DONE,
-        rows_inserted=4,
-        run_by="op@host",
-    )
-    run = ImportRun.objects.create(
-        batch=batch,
-        step="002",
-        name=step.name,
-        checksum=step.checksum,
-        status=ImportRun.DONE,
-        rows_inserted=3,
-        run_by="op@host",
+    ImportRunFactory(name=step.name, checksum=step.checksum, rows_inserted=4, run_by="op@host")
+    run = ImportRunFactory(
+        batch=batch, name=step.name, checksum=step.checksum, rows_inserted=3, run_by="op@host"
     )
 
     html = page(staff_client.get(reverse("admin:micromasters_import_readiness")))

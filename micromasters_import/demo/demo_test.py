@@ -39,6 +39,7 @@ from micromasters_import.models import (
     ProgramTierId,
 )
 from micromasters_import.source.tables import quote_ident
+from micromasters_import.testing.commands import create_demo
 from users.models import User
 
 # Rows per learner the demo promises (the benchmark's proportions).
@@ -325,16 +326,8 @@ def _import(out: StringIO) -> dict[str, int]:
 @pytest.mark.fdw
 @pytest.mark.django_db(transaction=True)
 def test_the_whole_demo_imports_something_in_every_step_then_nothing(demo_source):
-    out = StringIO()
-    call_command(
-        "create_micromasters_demo",
-        users=200,
-        source_database=SOURCE_DB,
-        replace=True,
-        reader=READER,
-        stdout=out,
-    )
-    text = out.getvalue()
+    text, _ = create_demo(users=200, source_database=SOURCE_DB, reader=READER)
+    out = StringIO()  # what the mount and the imports print, for a failure's message
     server = Server.from_settings()
     # Each phase of the build is reported as it ends, in order.
     phases = ["catalogue", "learners", "cached enrollments", "orders", "sequences and statistics"]
@@ -377,14 +370,7 @@ def test_the_whole_demo_imports_something_in_every_step_then_nothing(demo_source
     assert sum(second.values()) == 0, second
 
     # Rebuilding the demo (same seed) and importing again still inserts nothing.
-    call_command(
-        "create_micromasters_demo",
-        users=200,
-        source_database=SOURCE_DB,
-        replace=True,
-        reader=READER,
-        stdout=StringIO(),
-    )
+    create_demo(users=200, source_database=SOURCE_DB, reader=READER)
     with override_settings(MICROMASTERS_DATABASE_URL=reader_url):
         assert sum(_import(StringIO()).values()) == 0
 
@@ -467,15 +453,7 @@ def _target_rows() -> dict[str, list[tuple]]:
 @pytest.mark.django_db(transaction=True)
 def test_the_mount_gives_the_same_target_rows_as_plain_tables(demo_source):
     """Staging through postgres_fdw (with its pushdown shortcuts) changes nothing that lands."""
-    call_command(
-        "create_micromasters_demo",
-        users=300,
-        seed=7,
-        source_database=SOURCE_DB,
-        replace=True,
-        reader=READER,
-        stdout=StringIO(),
-    )
+    create_demo(users=300, seed=7, source_database=SOURCE_DB, reader=READER)
     reader_url = Server.from_settings().url(SOURCE_DB, user=READER, password=READER_PASSWORD)
     with override_settings(MICROMASTERS_DATABASE_URL=reader_url):
         call_command("setup_micromasters_fdw", schema=SCHEMA, server_name=SERVER, stdout=StringIO())

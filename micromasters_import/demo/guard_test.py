@@ -9,11 +9,9 @@ override flag must let the demo through.
 import os
 import subprocess
 import sys
-from io import StringIO
 from pathlib import Path
 
 import pytest
-from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 from psycopg import sql
@@ -25,6 +23,7 @@ from micromasters_import.demo.database import MARKER, Server
 from micromasters_import.demo.demo_test import READER, SOURCE_DB, _admin, _sweep
 from micromasters_import.demo.target import build_target
 from micromasters_import.source.tables import quote_ident
+from micromasters_import.testing.commands import create_demo
 from users.factories import UserFactory
 from users.models import User
 
@@ -72,10 +71,7 @@ def snapshot() -> dict:
 
 def demo(**options) -> str:
     """Run create_micromasters_demo on a small scale into this run's source database."""
-    out = StringIO()
-    options = {"users": 20, "source_database": SOURCE_DB, "replace": True, **options}
-    call_command("create_micromasters_demo", stdout=out, stderr=StringIO(), **options)
-    return out.getvalue()
+    return create_demo(**{"users": 20, "source_database": SOURCE_DB, **options})[0]
 
 
 def refused(**options) -> str:
@@ -268,17 +264,8 @@ def test_the_flag_lets_the_demo_write_into_a_real_looking_database(
     settings.MICROMASTERS_IMPORT_STANDINS = standins
     jdoe = real_user()
     course = real_course()
-    err = StringIO()
-    call_command(
-        "create_micromasters_demo",
-        users=20,
-        source_database=SOURCE_DB,
-        replace=True,
-        allow_real_database=True,
-        stdout=StringIO(),
-        stderr=err,
-    )
-    assert guard.OVERRIDE_FLAG in err.getvalue()
+    _, err = create_demo(users=20, source_database=SOURCE_DB, allow_real_database=True)
+    assert guard.OVERRIDE_FLAG in err
     assert User.objects.filter(username__regex=DEMO_LEARNER).exists()
     assert {c.readable_id for c in catalog.mapped_courses()} < set(
         CourseFactory._meta.model.objects.values_list("readable_id", flat=True)

@@ -41,6 +41,7 @@ from micromasters_import.models import (
     ProgramTierId,
 )
 from micromasters_import.source import factories as mm
+from micromasters_import.testing.target import target_counts as counts
 from users.factories import UserFactory
 from wagtailcore.factories import RevisionFactory
 
@@ -64,24 +65,6 @@ EXPECTED = {
     "012": 1,  # alice's program certificate
     "013": 1,  # carol's certificate has no enrollment behind it
 }
-
-TARGETS = {
-    "runs": CourseRun.all_objects,
-    "enrollments": CourseRunEnrollment.all_objects,
-    "grades": CourseRunGrade.objects,
-    "certificates": CourseRunCertificate.all_objects,
-    "program enrollments": ProgramEnrollment.all_objects,
-    "program certificates": ProgramCertificate.all_objects,
-    "financial aid": FlexiblePrice.objects,
-    "orders": Order.objects,
-    "lines": Line.objects,
-    "transactions": Transaction.objects,
-    "paid runs": PaidCourseRun.objects,
-}
-
-
-def counts():
-    return {name: manager.count() for name, manager in TARGETS.items()}
 
 
 def run(*args):

@@ -37,6 +37,7 @@ from micromasters_import.management.commands.import_micromasters_data_test impor
 )
 from micromasters_import.models import ImportRun
 from micromasters_import.source import factories as mm_factories
+from micromasters_import.testing.lock import lock_is_free
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 SLEEP = 120  # far longer than any bound asserted below: a test passing early proves the point
@@ -79,14 +80,6 @@ def sleeping_backend(client_pid: int) -> int | None:
             [f"{lock.APPLICATION} pid={client_pid} host={socket.gethostname()}"[:63]],
         ).fetchone()
     return row[0] if row else None
-
-
-def lock_is_free() -> bool:
-    with other_connection() as other:
-        free = other.execute("SELECT pg_try_advisory_lock(%s)", [lock.LOCK_KEY]).fetchone()[0]
-        if free:
-            other.execute("SELECT pg_advisory_unlock(%s)", [lock.LOCK_KEY])
-    return free
 
 
 def backend_exists(pid: int) -> bool:

@@ -56,57 +56,64 @@ def _count_and_sample(cursor, query: str) -> tuple[int, list]:
     return count, list(sample or [])
 
 
+def _none_of(cursor, name: str, query: str, found: str, passed: str) -> Check:
+    """FAIL when `query` has rows (its `id`s): their count, then `found`, with a sample;
+    otherwise PASS, saying `passed`."""
+    count, sample = _count_and_sample(cursor, query)
+    if count:
+        return Check(name, FAIL, f"{count} {found}", sample)
+    return Check(name, PASS, passed)
+
+
 def certificates_have_enrollments(cursor) -> Check:
     """Every certificate that came from MicroMasters has an enrollment in its run (after 013)."""
     name = "every imported certificate has an enrollment"
     if not _staged(cursor, "mm_coursecert"):
         return Check(name, NOT_APPLICABLE, "course certificates were not part of this run")
-    count, sample = _count_and_sample(
+    return _none_of(
         cursor,
+        name,
         """
         SELECT cc.id FROM courses_courseruncertificate cc
           JOIN mm_coursecert c ON c.uuid = cc.uuid
          WHERE NOT EXISTS (SELECT 1 FROM courses_courserunenrollment e
                             WHERE e.user_id = cc.user_id AND e.run_id = cc.course_run_id)
         """,
+        "certificate(s) without an enrollment (run 013)",
+        "all imported certificates have an enrollment",
     )
-    if count:
-        return Check(name, FAIL, f"{count} certificate(s) without an enrollment (run 013)", sample)
-    return Check(name, PASS, "all imported certificates have an enrollment")
 
 
 def grades_have_runs(cursor) -> Check:
     """Every grade points at an existing run (a deferred FK could hide a dangling one)."""
     name = "every imported grade's run exists"
-    count, sample = _count_and_sample(
+    return _none_of(
         cursor,
+        name,
         """
         SELECT g.id FROM courses_courserungrade g
          WHERE NOT EXISTS (SELECT 1 FROM courses_courserun r WHERE r.id = g.course_run_id)
         """,
+        "grade(s) point at a missing run",
+        "every grade's run exists",
     )
-    if count:
-        return Check(name, FAIL, f"{count} grade(s) point at a missing run", sample)
-    return Check(name, PASS, "every grade's run exists")
 
 
 def one_certificate_per_course(cursor) -> Check:
     """No learner holds two certificates for the same course (on different runs)."""
     name = "no user has two certificates for one course"
-    count, sample = _count_and_sample(
+    return _none_of(
         cursor,
+        name,
         """
         SELECT min(cc.user_id) AS id FROM courses_courseruncertificate cc
           JOIN courses_courserun r ON r.id = cc.course_run_id
          WHERE NOT cc.is_revoked
          GROUP BY cc.user_id, r.course_id HAVING count(*) > 1
         """,
+        "(user, course) pair(s) with several certificates",
+        "at most one certificate per user and course",
     )
-    if count:
-        return Check(
-            name, FAIL, f"{count} (user, course) pair(s) with several certificates", sample
-        )
-    return Check(name, PASS, "at most one certificate per user and course")
 
 
 def order_totals_match_transactions(cursor) -> Check:
@@ -234,17 +241,16 @@ def one_learner_per_account(cursor) -> Check:
         "SELECT user_id AS account, mm_user_id AS owner FROM mm_learner WHERE user_id IS NOT NULL"
     ]
     sources += [query for table, query in PROVENANCE if _staged(cursor, table)]
-    count, sample = _count_and_sample(
+    return _none_of(
         cursor,
+        name,
         f"""
         SELECT account AS id FROM ({" UNION ALL ".join(sources)}) AS owned
          GROUP BY account HAVING min(owner) <> max(owner)
         """,
+        "MITx Online user(s) hold rows of several MicroMasters users",
+        "every MITx Online user holds the rows of one MicroMasters user",
     )
-    if count:
-        detail = f"{count} MITx Online user(s) hold rows of several MicroMasters users"
-        return Check(name, FAIL, detail, sample)
-    return Check(name, PASS, "every MITx Online user holds the rows of one MicroMasters user")
 
 
 def linked_users_found(cursor) -> Check:

@@ -12,11 +12,10 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from main.testing.databases import connect as other_connection
-from micromasters_import.engine import lock
 from micromasters_import.models import ImportBatch, ImportedRow, ImportRun
 from micromasters_import.testing import report_scenario
 from micromasters_import.testing.commands import import_all
+from micromasters_import.testing.lock import held_elsewhere
 
 LEDGER_TABLES = {
     "micromasters_import_importrun",
@@ -282,10 +281,8 @@ def test_reverting_twice_changes_nothing_and_a_later_import_brings_the_rows_back
 
 def test_a_revert_needs_the_import_lock(imported):
     _, batch = imported
-    with other_connection() as other:
-        other.execute("SELECT pg_advisory_lock(%s)", [lock.LOCK_KEY])
-        with pytest.raises(CommandError, match="already in progress") as error:
-            revert(batch)
+    with held_elsewhere(), pytest.raises(CommandError, match="already in progress") as error:
+        revert(batch)
     assert error.value.returncode == 2
     batch.refresh_from_db()
     assert batch.reverted_on is None

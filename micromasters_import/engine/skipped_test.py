@@ -4,17 +4,17 @@ import csv
 import io
 import json
 
-import psycopg
 import pytest
 from django.core.management import CommandError
 from django.db import connection
 
-from courses.models import CourseRunEnrollment, CourseRunGrade
-from micromasters_import.engine import lock, skipped
-from micromasters_import.models import ImportBatch, ImportedRow, ImportRun
+from courses.models import CourseRunGrade
+from micromasters_import.engine import skipped
+from micromasters_import.models import ImportRun
 from micromasters_import.source import factories as mm_factories
 from micromasters_import.testing import report_scenario
-from micromasters_import.testing.commands import import_all, report
+from micromasters_import.testing.commands import import_all, ledger_and_target, report
+from micromasters_import.testing.lock import held_elsewhere
 
 
 @pytest.fixture
@@ -74,23 +74,11 @@ def unlinked_enrollments(world):
 
 def test_listing_changes_nothing_not_even_the_ledger(world):
     import_all()
-    before = [
-        ImportRun.objects.count(),
-        ImportBatch.objects.count(),
-        ImportedRow.objects.count(),
-        CourseRunEnrollment.all_objects.count(),
-        CourseRunGrade.objects.count(),
-    ]
+    before = ledger_and_target()
     # before any import too: the steps it needs run first, and are rolled back with it
     report(skipped=True, step="009", reason="course_not_mapped")
     report(skipped=True, step="003")
-    after = [
-        ImportRun.objects.count(),
-        ImportBatch.objects.count(),
-        ImportedRow.objects.count(),
-        CourseRunEnrollment.all_objects.count(),
-        CourseRunGrade.objects.count(),
-    ]
+    after = ledger_and_target()
     assert after == before
 
 
@@ -152,19 +140,6 @@ def test_step_and_reason_alone_are_refused(mm):
 
 
 def test_it_waits_for_no_import(world):
-    settings = connection.settings_dict
-    other = psycopg.connect(
-        host=settings["HOST"],
-        port=settings["PORT"],
-        user=settings["USER"],
-        password=settings["PASSWORD"],
-        dbname=settings["NAME"],
-        autocommit=True,
-    )
-    try:
-        other.execute("SELECT pg_advisory_lock(%s)", [lock.LOCK_KEY])
-        with pytest.raises(CommandError, match="already in progress") as error:
-            report(skipped=True, step="003")
-        assert error.value.returncode == 2
-    finally:
-        other.close()
+    with held_elsewhere(), pytest.raises(CommandError, match="already in progress") as error:
+        report(skipped=True, step="003")
+    assert error.value.returncode == 2

@@ -331,27 +331,8 @@ def test_wrong_password_is_explained_without_echoing_it(mount_env):
 
 def test_wrong_password_exit_code_and_output_of_the_real_command(mount_env):
     db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "MICROMASTERS_DATABASE_URL": _url(WRONG_PASSWORD),
-    }
-    result = subprocess.run(
-        [
-            sys.executable,
-            "manage.py",
-            "setup_micromasters_fdw",
-            "--schema",
-            SCHEMA,
-            "--server-name",
-            SERVER,
-            "--no-color",
-        ],
-        cwd=Path(__file__).resolve().parents[2],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
+    result = _real_setup(
+        f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}", _url(WRONG_PASSWORD)
     )
     assert result.returncode == 2
     assert "CommandError: MicroMasters at 127.0.0.1" in result.stderr
@@ -627,9 +608,8 @@ def test_a_failing_mapping_statement_leaves_the_password_out_of_the_log(
         assert form not in text + str(error) + out + err
 
 
-def _setup_as(role: str, role_password: str, *args: str) -> subprocess.CompletedProcess:
-    """The real command as a non-superuser login, as the README recommends running it."""
-    db = connection.settings_dict
+def _real_setup(database_url: str, source_url: str, *args: str) -> subprocess.CompletedProcess:
+    """`manage.py setup_micromasters_fdw` in a process of its own, as an operator runs it."""
     return subprocess.run(
         [
             sys.executable,
@@ -643,17 +623,20 @@ def _setup_as(role: str, role_password: str, *args: str) -> subprocess.Completed
             *args,
         ],
         cwd=Path(__file__).resolve().parents[2],
-        env={
-            **os.environ,
-            "DATABASE_URL": (
-                f"postgres://{role}:{role_password}@{db['HOST'] or '127.0.0.1'}:{db['PORT']}/"
-                f"{db['NAME']}"
-            ),
-            "MICROMASTERS_DATABASE_URL": settings.MICROMASTERS_DATABASE_URL,
-        },
+        env={**os.environ, "DATABASE_URL": database_url, "MICROMASTERS_DATABASE_URL": source_url},
         capture_output=True,
         text=True,
         timeout=60,
+    )
+
+
+def _setup_as(role: str, role_password: str, *args: str) -> subprocess.CompletedProcess:
+    """The real command as a non-superuser login, as the README recommends running it."""
+    db = connection.settings_dict
+    return _real_setup(
+        f"postgres://{role}:{role_password}@{db['HOST'] or '127.0.0.1'}:{db['PORT']}/{db['NAME']}",
+        settings.MICROMASTERS_DATABASE_URL,
+        *args,
     )
 
 

@@ -23,6 +23,14 @@ class SourceCheckedForm(forms.ModelForm):
     source_field = ""
     source_noun = ""
     source_table = ""
+    # The MicroMasters rows of `source_table` by id (a `source_lookup` function); None when the
+    # source cannot be read.
+    source_rows = None
+
+    def __init_subclass__(cls, **kwargs):
+        """Django cleans a field with the form's `clean_<field>`: the source check, here."""
+        super().__init_subclass__(**kwargs)
+        setattr(cls, f"clean_{cls.source_field}", cls._clean_source_id)
 
     def __init__(self, *args, source_schema: str | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -30,15 +38,11 @@ class SourceCheckedForm(forms.ModelForm):
         self.source_warning: str | None = None
         self.source_row = None
 
-    def lookup(self, ids) -> dict | None:
-        """The MicroMasters rows with these ids, or None when the source cannot be read."""
-        raise NotImplementedError
-
     def _clean_source_id(self):
         value = self.cleaned_data.get(self.source_field)
         if value is None:
             return value
-        rows = self.lookup([value])
+        rows = self.source_rows([value], schema=self.source_schema)
         if rows is None:
             self.source_warning = f"MicroMasters {self.source_noun} {value} was not checked: " + (
                 source_lookup.problem(self.source_schema)
@@ -62,18 +66,11 @@ class CourseIdForm(SourceCheckedForm):
     source_field = "micromasters_id"
     source_noun = "course"
     source_table = "courses_course"
+    source_rows = staticmethod(source_lookup.courses)
 
     class Meta:
         model = CourseId
         fields = ["micromasters_id", "course"]
-
-    def lookup(self, ids):
-        """MicroMasters courses."""
-        return source_lookup.courses(ids, schema=self.source_schema)
-
-    def clean_micromasters_id(self):
-        """Must be a MicroMasters courses_course.id."""
-        return self._clean_source_id()
 
 
 class ProgramIdForm(SourceCheckedForm):
@@ -82,18 +79,11 @@ class ProgramIdForm(SourceCheckedForm):
     source_field = "micromasters_id"
     source_noun = "program"
     source_table = "courses_program"
+    source_rows = staticmethod(source_lookup.programs)
 
     class Meta:
         model = ProgramId
         fields = ["micromasters_id", "program", "program_certificate_revision"]
-
-    def lookup(self, ids):
-        """MicroMasters programs."""
-        return source_lookup.programs(ids, schema=self.source_schema)
-
-    def clean_micromasters_id(self):
-        """Must be a MicroMasters courses_program.id."""
-        return self._clean_source_id()
 
 
 class ProgramTierIdForm(SourceCheckedForm):
@@ -102,15 +92,8 @@ class ProgramTierIdForm(SourceCheckedForm):
     source_field = "micromasters_tier_program_id"
     source_noun = "tier program"
     source_table = "financialaid_tierprogram"
+    source_rows = staticmethod(source_lookup.tier_programs)
 
     class Meta:
         model = ProgramTierId
         fields = ["micromasters_tier_program_id", "flexible_price_tier"]
-
-    def lookup(self, ids):
-        """MicroMasters tier programs."""
-        return source_lookup.tier_programs(ids, schema=self.source_schema)
-
-    def clean_micromasters_tier_program_id(self):
-        """Must be a MicroMasters financialaid_tierprogram.id."""
-        return self._clean_source_id()

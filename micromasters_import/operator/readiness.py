@@ -119,6 +119,17 @@ def _gaps(ids, rows, data, notes=None, targets=None) -> list[Gap]:
     return gaps
 
 
+def _mapping_gaps(data, mapped, no_revision, lookup, schema) -> tuple[list[Gap], list[Gap]]:
+    """Courses or programs: those with learner data and no mapping, and the mapped ones whose
+    certificates have no revision (`no_revision`: MicroMasters id to MITx Online id), each
+    labelled from one MicroMasters lookup of the listed ids."""
+    unmapped = _ordered([i for i in data if i not in mapped], data)
+    rows = lookup(
+        [*unmapped[:LIST_LIMIT], *_ordered(no_revision, data)[:LIST_LIMIT]], schema=schema
+    )
+    return _gaps(unmapped, rows, data), _gaps(no_revision, rows, data, targets=no_revision)
+
+
 def build(schema: str | None = None) -> Readiness:
     """Read the ledger, the mappings and (if mounted) MicroMasters; see `Readiness`."""
     schema = schema or source_lookup.default_schema()
@@ -133,20 +144,14 @@ def build(schema: str | None = None) -> Readiness:
         return readiness
 
     course_map = dict(CourseId.objects.values_list("micromasters_id", "course_id"))
-    unmapped = _ordered([i for i in data.courses if i not in course_map], data.courses)
     with_revision = set(CourseCertificateRevisionId.objects.values_list("course_id", flat=True))
     no_course_revision = {
         mm_id: course_map[mm_id]
         for mm_id, counts in data.courses.items()
         if mm_id in course_map and counts.certificates and course_map[mm_id] not in with_revision
     }
-    courses = source_lookup.courses(
-        [*unmapped[:LIST_LIMIT], *_ordered(no_course_revision, data.courses)[:LIST_LIMIT]],
-        schema=schema,
-    )
-    readiness.unmapped_courses = _gaps(unmapped, courses, data.courses)
-    readiness.courses_without_revision = _gaps(
-        no_course_revision, courses, data.courses, targets=no_course_revision
+    readiness.unmapped_courses, readiness.courses_without_revision = _mapping_gaps(
+        data.courses, course_map, no_course_revision, source_lookup.courses, schema
     )
 
     program_map = {
@@ -155,19 +160,13 @@ def build(schema: str | None = None) -> Readiness:
             "micromasters_id", "program_id", "program_certificate_revision_id"
         )
     }
-    unmapped = _ordered([i for i in data.programs if i not in program_map], data.programs)
     no_revision = {
         mm_id: program_map[mm_id][0]
         for mm_id, counts in data.programs.items()
         if mm_id in program_map and counts.certificates and program_map[mm_id][1] is None
     }
-    programs = source_lookup.programs(
-        [*unmapped[:LIST_LIMIT], *_ordered(no_revision, data.programs)[:LIST_LIMIT]],
-        schema=schema,
-    )
-    readiness.unmapped_programs = _gaps(unmapped, programs, data.programs)
-    readiness.programs_without_revision = _gaps(
-        no_revision, programs, data.programs, targets=no_revision
+    readiness.unmapped_programs, readiness.programs_without_revision = _mapping_gaps(
+        data.programs, program_map, no_revision, source_lookup.programs, schema
     )
 
     tier_mapped = set(ProgramTierId.objects.values_list("micromasters_tier_program_id", flat=True))

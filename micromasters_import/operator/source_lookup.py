@@ -317,49 +317,46 @@ def _ids_filter(column: str, ids) -> tuple[sql.Composable, list]:
     return sql.SQL(" WHERE {} = ANY(%s)").format(sql.SQL(column)), [sorted({int(i) for i in ids})]
 
 
-def courses(ids=None, schema: str | None = None) -> dict[int, MMCourse] | None:
-    """MicroMasters courses by id (all when `ids` is None); None when the source is unreadable."""
+def _by_id(ids, schema, id_column, row_type, tables, select, optional=()):
+    """Rows of one kind by id (all when `ids` is None), each a `row_type` of its columns:
+    `select(schema, present, where)` is the query, its id first and `where` before its ORDER BY.
+    {} when no ids are asked for; None when the source is unreadable."""
     schema = schema or default_schema()
     if ids is not None and not ids:
         return {}
-    where, params = _ids_filter("c.id", ids)
+    where, params = _ids_filter(id_column, ids)
 
-    def build(cursor, schema, _present):
-        cursor.execute(
-            sql.SQL(
-                "SELECT c.id, c.title, c.course_number, c.edx_key, c.program_id, p.title "
-                "FROM {} c LEFT JOIN {} p ON p.id = c.program_id{} ORDER BY c.id"
-            ).format(_table(schema, "courses_course"), _table(schema, "courses_program"), where),
-            params,
-        )
-        return {row[0]: MMCourse(*row) for row in cursor.fetchall()}
+    def build(cursor, schema, present):
+        cursor.execute(select(schema, present, where), params)
+        return {row[0]: row_type(*row) for row in cursor.fetchall()}
 
     try:
-        return _read(schema, ["courses_course", "courses_program"], build)
+        return _read(schema, tables, build, optional=optional)
     except _Unavailable:
         return None
+
+
+def courses(ids=None, schema: str | None = None) -> dict[int, MMCourse] | None:
+    """MicroMasters courses by id (all when `ids` is None); None when the source is unreadable."""
+
+    def select(schema, _present, where):
+        return sql.SQL(
+            "SELECT c.id, c.title, c.course_number, c.edx_key, c.program_id, p.title "
+            "FROM {} c LEFT JOIN {} p ON p.id = c.program_id{} ORDER BY c.id"
+        ).format(_table(schema, "courses_course"), _table(schema, "courses_program"), where)
+
+    return _by_id(ids, schema, "c.id", MMCourse, ["courses_course", "courses_program"], select)
 
 
 def programs(ids=None, schema: str | None = None) -> dict[int, MMProgram] | None:
     """MicroMasters programs by id (all when `ids` is None); None when the source is unreadable."""
-    schema = schema or default_schema()
-    if ids is not None and not ids:
-        return {}
-    where, params = _ids_filter("p.id", ids)
 
-    def build(cursor, schema, _present):
-        cursor.execute(
-            sql.SQL("SELECT p.id, p.title, p.live FROM {} p{} ORDER BY p.id").format(
-                _table(schema, "courses_program"), where
-            ),
-            params,
+    def select(schema, _present, where):
+        return sql.SQL("SELECT p.id, p.title, p.live FROM {} p{} ORDER BY p.id").format(
+            _table(schema, "courses_program"), where
         )
-        return {row[0]: MMProgram(*row) for row in cursor.fetchall()}
 
-    try:
-        return _read(schema, ["courses_program"], build)
-    except _Unavailable:
-        return None
+    return _by_id(ids, schema, "p.id", MMProgram, ["courses_program"], select)
 
 
 def tier_programs(ids=None, schema: str | None = None) -> dict[int, MMTierProgram] | None:
@@ -367,12 +364,8 @@ def tier_programs(ids=None, schema: str | None = None) -> dict[int, MMTierProgra
 
     The tier name comes from `financialaid_tier` when it is mounted (older mounts lack it).
     """
-    schema = schema or default_schema()
-    if ids is not None and not ids:
-        return {}
-    where, params = _ids_filter("tp.id", ids)
 
-    def build(cursor, schema, present):
+    def select(schema, present, where):
         has_tier = "financialaid_tier" in present
         tier_join = (
             sql.SQL(" LEFT JOIN {} t ON t.id = tp.tier_id").format(
@@ -381,31 +374,27 @@ def tier_programs(ids=None, schema: str | None = None) -> dict[int, MMTierProgra
             if has_tier
             else sql.SQL("")
         )
-        cursor.execute(
-            sql.SQL(
-                "SELECT tp.id, tp.program_id, p.title, {}, tp.income_threshold, "
-                "tp.discount_amount, tp.current "
-                "FROM {} tp LEFT JOIN {} p ON p.id = tp.program_id{}{} ORDER BY tp.id"
-            ).format(
-                sql.SQL("t.name" if has_tier else "NULL::text"),
-                _table(schema, "financialaid_tierprogram"),
-                _table(schema, "courses_program"),
-                tier_join,
-                where,
-            ),
-            params,
+        return sql.SQL(
+            "SELECT tp.id, tp.program_id, p.title, {}, tp.income_threshold, "
+            "tp.discount_amount, tp.current "
+            "FROM {} tp LEFT JOIN {} p ON p.id = tp.program_id{}{} ORDER BY tp.id"
+        ).format(
+            sql.SQL("t.name" if has_tier else "NULL::text"),
+            _table(schema, "financialaid_tierprogram"),
+            _table(schema, "courses_program"),
+            tier_join,
+            where,
         )
-        return {row[0]: MMTierProgram(*row) for row in cursor.fetchall()}
 
-    try:
-        return _read(
-            schema,
-            ["financialaid_tierprogram", "courses_program"],
-            build,
-            optional=("financialaid_tier",),
-        )
-    except _Unavailable:
-        return None
+    return _by_id(
+        ids,
+        schema,
+        "tp.id",
+        MMTierProgram,
+        ["financialaid_tierprogram", "courses_program"],
+        select,
+        optional=("financialaid_tier",),
+    )
 
 
 def course_run_keys(schema: str | None = None) -> dict[int, set[str]] | None:

@@ -26,6 +26,7 @@ import difflib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import partial
 
 from django.apps import apps
 
@@ -250,15 +251,21 @@ def _title_score(similarity: float) -> float:
     return 0.0
 
 
-def _propose(
+# How a pair of each kind is scored.
+SCORES = {COURSE: score_course, PROGRAM: score_program}
+
+
+def propose(
     kind: str,
     sources: Iterable[Source],
     targets: Iterable[Target],
-    mapped_source_ids: set[int],
-    mapped_target_ids: set[int],
-    score,
+    mapped_source_ids: Iterable[int] = (),
+    mapped_target_ids: Iterable[int] = (),
 ) -> list[Proposal]:
-    """Score every pair, then assign greedily from the best score: one target per source."""
+    """`kind` (COURSE, PROGRAM) proposals for the MicroMasters and MITx Online objects not yet
+    mapped: score every pair, then assign greedily from the best score, one target per source."""
+    score = SCORES[kind]
+    mapped_source_ids, mapped_target_ids = set(mapped_source_ids), set(mapped_target_ids)
     free_targets = [t for t in targets if t.id not in mapped_target_ids]
     scored: list[tuple[float, Source, Target, list[str]]] = []
     by_source: dict[int, list[tuple[float, Target]]] = {}
@@ -304,28 +311,9 @@ def _propose(
     return proposals
 
 
-def course_proposals(
-    sources: Iterable[Source],
-    targets: Iterable[Target],
-    mapped_source_ids: Iterable[int] = (),
-    mapped_target_ids: Iterable[int] = (),
-) -> list[Proposal]:
-    """CourseId proposals for MicroMasters courses and MITx Online courses not yet mapped."""
-    return _propose(
-        COURSE, sources, targets, set(mapped_source_ids), set(mapped_target_ids), score_course
-    )
-
-
-def program_proposals(
-    sources: Iterable[Source],
-    targets: Iterable[Target],
-    mapped_source_ids: Iterable[int] = (),
-    mapped_target_ids: Iterable[int] = (),
-) -> list[Proposal]:
-    """ProgramId proposals for MicroMasters programs and MITx Online programs not yet mapped."""
-    return _propose(
-        PROGRAM, sources, targets, set(mapped_source_ids), set(mapped_target_ids), score_program
-    )
+# CourseId and ProgramId proposals.
+course_proposals = partial(propose, COURSE)
+program_proposals = partial(propose, PROGRAM)
 
 
 # --- reading both sides, and creating what was ticked ----------------------------------------

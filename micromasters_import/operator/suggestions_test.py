@@ -10,7 +10,6 @@ from micromasters_import.operator.suggestions import (
     Source,
     Target,
     course_proposals,
-    program_proposals,
 )
 
 
@@ -27,12 +26,15 @@ def only(proposals):
     return proposals[0]
 
 
+def proposed(source, target, kind=suggestions.COURSE):
+    """The one proposal for one MicroMasters course (or program) and one in MITx Online."""
+    return only(suggestions.propose(kind, [source], [target]))
+
+
 def test_same_course_key_is_high_with_its_evidence():
-    proposal = only(
-        course_proposals(
-            [course(1, "Microeconomics", "14.100x")],
-            [target(10, "course-v1:MITx+14.100x", "Microeconomics")],
-        )
+    proposal = proposed(
+        course(1, "Microeconomics", "14.100x"),
+        target(10, "course-v1:MITx+14.100x", "Microeconomics"),
     )
     assert proposal.key == "course:1:10"
     assert proposal.confidence == HIGH
@@ -45,11 +47,9 @@ def test_same_course_key_is_high_with_its_evidence():
 
 
 def test_same_number_under_another_organisation_is_high_when_titles_agree():
-    proposal = only(
-        course_proposals(
-            [course(2, "Data Analysis for Social Scientists", "14.310x")],
-            [target(11, "course-v1:MITxT+14.310x", "Data Analysis for Social Scientists")],
-        )
+    proposal = proposed(
+        course(2, "Data Analysis for Social Scientists", "14.310x"),
+        target(11, "course-v1:MITxT+14.310x", "Data Analysis for Social Scientists"),
     )
     assert proposal.confidence == HIGH
     assert (
@@ -59,22 +59,18 @@ def test_same_number_under_another_organisation_is_high_when_titles_agree():
 
 
 def test_same_number_with_different_titles_is_only_medium_and_says_so():
-    proposal = only(
-        course_proposals(
-            [course(3, "Microeconomics", "14.100x")],
-            [target(12, "course-v1:MITxT+14.100x", "Quantum Field Theory")],
-        )
+    proposal = proposed(
+        course(3, "Microeconomics", "14.100x"),
+        target(12, "course-v1:MITxT+14.100x", "Quantum Field Theory"),
     )
     assert proposal.confidence == MEDIUM
     assert any(item.startswith("but the titles differ") for item in proposal.evidence)
 
 
 def test_course_number_from_the_key_when_course_number_differs():
-    proposal = only(
-        course_proposals(
-            [course(4, "Supply Chain Analytics", "SC0x", key="MITx+CTL.SC0x")],
-            [target(13, "course-v1:MITxT+CTL.SC0x", "Supply Chain Analytics")],
-        )
+    proposal = proposed(
+        course(4, "Supply Chain Analytics", "SC0x", key="MITx+CTL.SC0x"),
+        target(13, "course-v1:MITxT+CTL.SC0x", "Supply Chain Analytics"),
     )
     assert proposal.confidence == HIGH
     assert "course number CTL.SC0x is the number in" in proposal.evidence[0]
@@ -82,22 +78,18 @@ def test_course_number_from_the_key_when_course_number_differs():
 
 def test_shared_run_key_is_high_even_without_a_matching_readable_id():
     run = "course-v1:MITx+14.100x+1T2019"
-    proposal = only(
-        course_proposals(
-            [course(5, "Microeconomics", "14.100x", runs=[run])],
-            [target(14, "course-v1:MITxT+Micro", "Principles of Microeconomics", runs=[run])],
-        )
+    proposal = proposed(
+        course(5, "Microeconomics", "14.100x", runs=[run]),
+        target(14, "course-v1:MITxT+Micro", "Principles of Microeconomics", runs=[run]),
     )
     assert proposal.confidence == HIGH
     assert proposal.evidence[0] == f"shared run key {run}"
 
 
 def test_number_inside_a_readable_id_is_medium():
-    proposal = only(
-        course_proposals(
-            [course(6, "Microeconomics", "14.100x")],
-            [target(15, "course-v1:MITxT+14.100x_2025", "Microeconomics")],
-        )
+    proposal = proposed(
+        course(6, "Microeconomics", "14.100x"),
+        target(15, "course-v1:MITxT+14.100x_2025", "Microeconomics"),
     )
     assert proposal.confidence == MEDIUM
     assert "course number 14.100x appears in course-v1:MITxT+14.100x_2025" in proposal.evidence
@@ -119,10 +111,8 @@ def test_number_is_not_found_inside_a_longer_number():
     ],
 )
 def test_titles_alone_give_medium_or_low(mm_title, mo_title, confidence):
-    proposal = only(
-        course_proposals(
-            [course(8, mm_title, "14.999x")], [target(17, "course-v1:MITxT+Other", mo_title)]
-        )
+    proposal = proposed(
+        course(8, mm_title, "14.999x"), target(17, "course-v1:MITxT+Other", mo_title)
     )
     assert proposal.confidence == confidence
     assert "title" in proposal.evidence[-1]
@@ -169,11 +159,10 @@ def test_two_equally_good_targets_make_a_proposal_ambiguous_and_less_confident()
 
 
 def test_program_same_title_ignoring_micromasters_program_in_is_high():
-    proposal = only(
-        program_proposals(
-            [Source(2, "MicroMasters Program in Statistics and Data Science")],
-            [Target(6, "program-v1:MITx+SDS", "Statistics and Data Science")],
-        )
+    proposal = proposed(
+        Source(2, "MicroMasters Program in Statistics and Data Science"),
+        Target(6, "program-v1:MITx+SDS", "Statistics and Data Science"),
+        suggestions.PROGRAM,
     )
     assert proposal.confidence == HIGH
     assert proposal.evidence == (
@@ -184,11 +173,10 @@ def test_program_same_title_ignoring_micromasters_program_in_is_high():
 
 
 def test_program_initials_and_a_similar_title_are_medium():
-    proposal = only(
-        program_proposals(
-            [Source(3, "Supply Chain Management")],
-            [Target(7, "program-v1:MITx+SCM", "Supply Chain Mgmt")],
-        )
+    proposal = proposed(
+        Source(3, "Supply Chain Management"),
+        Target(7, "program-v1:MITx+SCM", "Supply Chain Mgmt"),
+        suggestions.PROGRAM,
     )
     assert proposal.confidence == MEDIUM
     assert proposal.evidence[-1] == "program-v1:MITx+SCM ends in the title's initials SCM"

@@ -4,7 +4,8 @@ from io import StringIO
 
 from django.core.management import call_command
 
-from micromasters_import.models import ImportBatch
+from micromasters_import.models import ImportBatch, ImportedRow, ImportRun
+from micromasters_import.testing.target import target_counts
 
 
 def import_all(**options) -> ImportBatch:
@@ -18,6 +19,19 @@ def import_all(**options) -> ImportBatch:
         **options,
     )
     return ImportBatch.objects.order_by("-id").first()
+
+
+def ledger_and_target() -> list[int]:
+    """Row counts of the ledger and of target tables: what a read-only command leaves alone."""
+    ledger = [ImportRun.objects.count(), ImportBatch.objects.count(), ImportedRow.objects.count()]
+    return [*ledger, *target_counts().values()]
+
+
+def create_demo(**options) -> tuple[str, str]:
+    """`create_micromasters_demo --replace` (plus options); what it printed (stdout, stderr)."""
+    out, err = StringIO(), StringIO()
+    call_command("create_micromasters_demo", replace=True, stdout=out, stderr=err, **options)
+    return out.getvalue(), err.getvalue()
 
 
 def report(*args, **options) -> str:

@@ -19,9 +19,9 @@ from micromasters_import.engine import lock, outcomes, preflight, progress, repo
 from micromasters_import.engine.ledger import step_states
 from micromasters_import.engine.runner import Runner, StagingFailed, StepFailed, StepResult
 from micromasters_import.engine.steps import SelectionError, Step, discover, select
+from micromasters_import.management.usage import USAGE_ERROR, refused
 from micromasters_import.models import ImportBatch
 
-USAGE_ERROR = 2
 STEP_FAILED = 1
 
 
@@ -123,14 +123,16 @@ class Command(BaseCommand):
             return
         selected = self._selection(all_steps, options)
         try:
-            with timing.phase("command"), lock.import_lock(connection):
+            with (
+                refused(lock.ImportInProgress),
+                timing.phase("command"),
+                lock.import_lock(connection),
+            ):
                 self._preflight(all_steps, selected, options)
                 if options["interactive"] and not self._confirm(selected, options):
                     self.stdout.write("Import cancelled; nothing was run.")
                     return
                 self._run(selected, options)
-        except lock.ImportInProgress as error:
-            raise CommandError(str(error), returncode=USAGE_ERROR) from error
         finally:
             timing.write()
 
@@ -147,10 +149,8 @@ class Command(BaseCommand):
                 "--list shows them.",
                 returncode=USAGE_ERROR,
             )
-        try:
+        with refused(SelectionError):
             return select(all_steps, options["num"])
-        except SelectionError as error:
-            raise CommandError(str(error), returncode=USAGE_ERROR) from error
 
     def _show_plan(self, all_steps: list[Step]) -> None:
         states = step_states(all_steps)
@@ -286,33 +286,30 @@ class Command(BaseCommand):
                 f"Run {batch.batch} was a dry run: it inserted nothing.", returncode=USAGE_ERROR
             )
         dry_run = options["dry_run"]
-        try:
-            with lock.import_lock(connection):
-                rows = revert.ledger_rows(batch)
-                if not rows:
-                    when = f" (reverted on {batch.reverted_on:%Y-%m-%d %H:%M})"
-                    self.stdout.write(
-                        f"Run {batch.batch} has nothing to revert"
-                        f"{when if batch.reverted_on else ''}; nothing was changed."
+        with refused(lock.ImportInProgress), lock.import_lock(connection):
+            rows = revert.ledger_rows(batch)
+            if not rows:
+                when = f" (reverted on {batch.reverted_on:%Y-%m-%d %H:%M})"
+                self.stdout.write(
+                    f"Run {batch.batch} has nothing to revert"
+                    f"{when if batch.reverted_on else ''}; nothing was changed."
+                )
+                return
+            if options["interactive"] and not dry_run and not self._confirm_revert(batch):
+                self.stdout.write("Revert cancelled; nothing was changed.")
+                return
+            with transaction.atomic():
+                result = revert.revert(batch)
+                if dry_run:
+                    transaction.set_rollback(True)
+                else:
+                    revert.mark_reverted(batch)
+                    ImportBatch.objects.create(
+                        batch=uuid.uuid4(),
+                        run_by=self._who(),
+                        options={"revert": str(batch.batch), "result": result.summary()},
+                        finished_on=timezone.now(),
                     )
-                    return
-                if options["interactive"] and not dry_run and not self._confirm_revert(batch):
-                    self.stdout.write("Revert cancelled; nothing was changed.")
-                    return
-                with transaction.atomic():
-                    result = revert.revert(batch)
-                    if dry_run:
-                        transaction.set_rollback(True)
-                    else:
-                        revert.mark_reverted(batch)
-                        ImportBatch.objects.create(
-                            batch=uuid.uuid4(),
-                            run_by=self._who(),
-                            options={"revert": str(batch.batch), "result": result.summary()},
-                            finished_on=timezone.now(),
-                        )
-        except lock.ImportInProgress as error:
-            raise CommandError(str(error), returncode=USAGE_ERROR) from error
         self._print_revert(batch, result, dry_run)
 
     def _confirm_revert(self, batch) -> bool:

@@ -38,6 +38,7 @@ from micromasters_import.models import (
     ProgramId,
 )
 from micromasters_import.source import factories as mm_factories
+from micromasters_import.testing.lock import held_elsewhere, lock_is_free
 from users.factories import UserFactory
 from wagtailcore.factories import RevisionFactory
 
@@ -70,6 +71,14 @@ def run_failing(*args, **options):
             "import_micromasters_data", *args, stdout=out, stderr=err, no_color=True, **options
         )
     return raised.value, out.getvalue(), err.getvalue()
+
+
+def refused(*args) -> str:
+    """The command refuses `args` before writing anything, with exit code 2; its message."""
+    error, _, _ = run_failing(*args)
+    assert error.returncode == 2
+    assert_nothing_written()
+    return str(error)
 
 
 def statuses():
@@ -656,11 +665,9 @@ def test_a_missing_source_table_is_named(world):
     with connection.cursor() as cursor:
         cursor.execute("ALTER TABLE micromasters.dashboard_programenrollment RENAME TO x_gone")
 
-    error, _, _ = run_failing("--num", "002,011", "--noinput")
-
-    assert error.returncode == 2
-    assert "source table micromasters.dashboard_programenrollment is missing" in str(error)
-    assert_nothing_written()
+    assert "source table micromasters.dashboard_programenrollment is missing" in refused(
+        "--num", "002,011", "--noinput"
+    )
 
 
 def test_a_missing_source_column_is_named(mm):
@@ -668,26 +675,19 @@ def test_a_missing_source_column_is_named(mm):
     with connection.cursor() as cursor:
         cursor.execute("ALTER TABLE micromasters.courses_courserun DROP COLUMN is_discontinued")
 
-    error, _, _ = run_failing("--num", "002", "--noinput")
-
-    assert error.returncode == 2
-    assert "source table micromasters.courses_courserun lacks column(s) is_discontinued" in str(
-        error
+    assert "source table micromasters.courses_courserun lacks column(s) is_discontinued" in refused(
+        "--num", "002", "--noinput"
     )
-    assert_nothing_written()
 
 
 def test_an_empty_mapping_table_is_named_with_the_steps_that_need_it(course_world):
     someone = learner()
     mm_factories.MMProgramEnrollmentFactory(user=someone.mm)
 
-    error, _, _ = run_failing("--num", "002,011,012", "--noinput")
-
-    assert error.returncode == 2
-    assert "mapping table micromasters_import_programid is empty (needed by step 011, 012)" in str(
-        error
+    assert (
+        "mapping table micromasters_import_programid is empty (needed by step 011, 012)"
+        in refused("--num", "002,011,012", "--noinput")
     )
-    assert_nothing_written()
 
 
 def test_every_problem_is_listed_not_only_the_first(course_world):
@@ -703,11 +703,9 @@ def test_every_problem_is_listed_not_only_the_first(course_world):
 
 
 def test_a_step_whose_prerequisite_is_not_done_is_refused(course_world):
-    error, _, _ = run_failing("--num", "009", "--noinput")
-
-    assert error.returncode == 2
-    assert "step 009 needs step(s) 008 done first (run them too, or pass --force)" in str(error)
-    assert_nothing_written()
+    assert "step 009 needs step(s) 008 done first (run them too, or pass --force)" in refused(
+        "--num", "009", "--noinput"
+    )
 
 
 @pytest.mark.parametrize("status", [ImportRun.FAILED, ImportRun.DRY_RUN, ImportRun.PENDING])
@@ -744,13 +742,10 @@ def test_schema_drift_a_new_not_null_column_is_named_with_its_table(world):
     with connection.cursor() as cursor:
         cursor.execute("ALTER TABLE courses_programenrollment ADD COLUMN extra integer NOT NULL")
 
-    error, _, _ = run_failing("--num", "002,011", "--noinput")
-
-    assert error.returncode == 2
-    assert "step 011 does not supply NOT NULL column(s) extra of courses_programenrollment" in str(
-        error
+    assert (
+        "step 011 does not supply NOT NULL column(s) extra of courses_programenrollment"
+        in refused("--num", "002,011", "--noinput")
     )
-    assert_nothing_written()
 
 
 def test_schema_drift_a_new_column_with_a_default_or_nullable_is_fine(world):
@@ -990,8 +985,7 @@ def test_a_range_reaching_past_the_steps_is_refused_at_once_in_little_memory(wor
 
 
 def test_a_second_run_exits_at_once_while_another_holds_the_lock(world):
-    with other_connection() as other:
-        other.execute("SELECT pg_advisory_lock(%s)", [lock.LOCK_KEY])
+    with held_elsewhere() as other:
         pid = other.info.backend_pid
         started = time.monotonic()
 
@@ -1011,21 +1005,11 @@ def test_a_second_run_exits_at_once_while_another_holds_the_lock(world):
 
 
 def test_the_lock_is_also_taken_for_a_dry_run(world):
-    with other_connection() as other:
-        other.execute("SELECT pg_advisory_lock(%s)", [lock.LOCK_KEY])
-
+    with held_elsewhere():
         error, _, _ = run_failing("--num", "002", "--noinput", "--dry-run")
 
     assert error.returncode == 2
     assert_nothing_written()
-
-
-def lock_is_free() -> bool:
-    with other_connection() as other:
-        free = other.execute("SELECT pg_try_advisory_lock(%s)", [lock.LOCK_KEY]).fetchone()[0]
-        if free:
-            other.execute("SELECT pg_advisory_unlock(%s)", [lock.LOCK_KEY])
-    return free
 
 
 def test_the_lock_is_released_after_a_run_a_failure_and_a_preflight_error(world, answer):

@@ -13,13 +13,11 @@ one rule for both ways in, and makes the operator say on whose authority they as
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection
 
 from micromasters_import import app_settings
 from micromasters_import.engine import explain, left_behind, lock, outcomes, report, skipped
-from micromasters_import.mount.tables import explain_mount_error, mount_of
+from micromasters_import.management.usage import USAGE_ERROR, reading_the_source, refused
 
-USAGE_ERROR = 2
 PERMISSION = "micromasters_import.view_learners_left_behind"
 
 
@@ -97,31 +95,18 @@ class Command(BaseCommand):
         self.stdout.write(report.RENDERERS[options["format"]](data))
 
     def _explain(self, who: str, schema: str) -> None:
-        with connection.cursor() as cursor:
-            mount = mount_of(cursor, schema)
-        try:
+        failure = f"Cannot read the MicroMasters source in schema {schema!r}"
+        with reading_the_source(schema, failure), refused(explain.UnknownLearner):
             learner = explain.find_learner(who, schema)
-        except explain.UnknownLearner as error:
-            raise CommandError(str(error), returncode=USAGE_ERROR) from error
-        except Exception as error:
-            reason = explain_mount_error(error, mount)
-            raise CommandError(
-                f"Cannot read the MicroMasters source in schema {schema!r}: {reason}",
-                returncode=USAGE_ERROR,
-            ) from error
-        try:
+        # explaining runs the steps, so it waits for no one and never races an import
+        with refused(lock.ImportInProgress):
             results = explain.explain(learner, schema)
-        except lock.ImportInProgress as error:
-            # explaining runs the steps, so it waits for no one and never races an import
-            raise CommandError(str(error), returncode=USAGE_ERROR) from error
         self.stdout.write(explain.render(learner, results))
 
     def _left_behind(self, options) -> None:
         self._authorize(options["username"])
-        try:
+        with refused(LookupError):
             learners = left_behind.build(options["source_schema"])
-        except LookupError as error:
-            raise CommandError(str(error), returncode=USAGE_ERROR) from error
         self.stdout.write(left_behind.RENDERERS[options["format"]](learners))
 
     @staticmethod
@@ -149,20 +134,10 @@ class Command(BaseCommand):
                 f"--reason {reason!r} is not a skip reason (e.g. course_not_mapped).",
                 returncode=USAGE_ERROR,
             )
-        try:
+        with refused(skipped.UnknownStep):
             step = skipped.find_step(options["step"])
-        except skipped.UnknownStep as error:
-            raise CommandError(str(error), returncode=USAGE_ERROR) from error
         schema = options["source_schema"]
-        with connection.cursor() as cursor:
-            mount = mount_of(cursor, schema)
-        try:
+        failure = f"Cannot list the rows step {step.num} skips"
+        with reading_the_source(schema, failure), refused(lock.ImportInProgress):
             found = skipped.collect(step, reason, schema)
-        except lock.ImportInProgress as error:
-            raise CommandError(str(error), returncode=USAGE_ERROR) from error
-        except Exception as error:
-            reason_text = explain_mount_error(error, mount)
-            raise CommandError(
-                f"Cannot list the rows step {step.num} skips: {reason_text}", returncode=USAGE_ERROR
-            ) from error
         self.stdout.write(skipped.RENDERERS[options["format"]](found))

@@ -9,27 +9,13 @@ import pytest
 from django.core.management import CommandError
 from django.db import connection
 
-from courses.models import CourseRunCertificate, CourseRunEnrollment, CourseRunGrade
-from ecommerce.models import Order
-from main.testing.databases import connect as other_connection
-from micromasters_import.engine import lock, outcomes
-from micromasters_import.models import ImportBatch, ImportedRow, ImportRun
+from micromasters_import.engine import outcomes
+from micromasters_import.models import ImportedRow, ImportRun
 from micromasters_import.testing import report_scenario
-from micromasters_import.testing.commands import import_all
+from micromasters_import.testing.commands import import_all, ledger_and_target
 from micromasters_import.testing.commands import report as show
-from micromasters_import.testing.report_scenario import EXPECTED_FIRST_RUN
-
-
-def ledger_and_target():
-    """Row counts that explaining a learner must leave alone."""
-    return [
-        ImportRun.objects.count(),
-        ImportBatch.objects.count(),
-        CourseRunEnrollment.all_objects.count(),
-        CourseRunGrade.objects.count(),
-        CourseRunCertificate.all_objects.count(),
-        Order.objects.count(),
-    ]
+from micromasters_import.testing.lock import held_elsewhere
+from micromasters_import.testing.report_scenario import EXPECTED_CHECKS, EXPECTED_FIRST_RUN
 
 
 @pytest.fixture
@@ -90,14 +76,7 @@ def test_json_has_the_run_its_steps_with_their_counts_and_the_checks(runs):
     assert {entry["status"] for entry in data["steps"]} == {"done"}
     certificates = next(entry for entry in data["steps"] if entry["step"] == "009")
     assert len(certificates["samples"]["revision_not_mapped"]) == 2
-    assert [check["status"] for check in data["invariants"]] == [
-        "pass",
-        "pass",
-        "pass",
-        "pass",
-        "pass",
-        "info",
-    ]
+    assert [check["status"] for check in data["invariants"]] == EXPECTED_CHECKS
     assert set(data["invariants"][0]) == {"name", "status", "detail", "sample"}
 
 
@@ -274,12 +253,24 @@ def test_an_unknown_learner_is_a_usage_error(world):
 
 
 def test_explaining_while_an_import_runs_is_a_usage_error(world):
-    other = other_connection()
-    try:
-        other.execute("SELECT pg_advisory_lock(%s)", [lock.LOCK_KEY])
-        with pytest.raises(CommandError, match="already in progress") as error:
-            show(explain_user=world.good[0].mm.username)
-    finally:
-        other.close()
+    with held_elsewhere(), pytest.raises(CommandError, match="already in progress") as error:
+        show(explain_user=world.good[0].mm.username)
 
     assert error.value.returncode == 2
+
+
+@pytest.mark.parametrize(
+    ("options", "failure"),
+    [
+        ({"explain_user": "anyone"}, "Cannot read the MicroMasters source in schema 'nowhere': "),
+        ({"skipped": True, "step": "003"}, "Cannot list the rows step 003 skips: "),
+    ],
+)
+def test_a_source_that_cannot_be_read_is_one_line_with_why(world, options, failure):
+    with pytest.raises(CommandError) as error:
+        show(source_schema="nowhere", **options)
+
+    assert error.value.returncode == 2
+    assert str(error.value).startswith(failure)
+    assert "nowhere" in str(error.value).removeprefix(failure)
+    assert "\n" not in str(error.value)

@@ -9,9 +9,8 @@ validation as the admin's "Suggested mappings" page (`micromasters_import.operat
 
 from django.core.management.base import BaseCommand, CommandError
 
+from micromasters_import.management.usage import USAGE_ERROR, refused
 from micromasters_import.operator import source_lookup, suggestions
-
-USAGE_ERROR = 2
 
 
 class Command(BaseCommand):
@@ -74,10 +73,8 @@ class Command(BaseCommand):
         proposals = [p for p in found.all if options["kind"] in (None, p.kind)]
         only = [key.strip() for value in options["only"] for key in value.split(",") if key]
         for key in only:
-            try:
+            with refused(ValueError):
                 suggestions.parse_key(key)
-            except ValueError as error:
-                raise CommandError(str(error), returncode=USAGE_ERROR) from error
             if found.find(key) is None:
                 raise CommandError(
                     f"{key} is not among the current proposals (run without --apply to see them).",
