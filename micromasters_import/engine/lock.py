@@ -23,6 +23,8 @@ import re
 import socket
 from contextlib import contextmanager
 
+from psycopg import sql
+
 LOCK_KEY = 7_263_021_001  # an arbitrary constant that identifies this tool's lock
 # The two-key form `pg_advisory_lock(BATCH_LOCK_CLASS, hashtext(batch))` marks a live batch.
 BATCH_LOCK_CLASS = 72_630_211
@@ -136,13 +138,17 @@ def _keep_session_honest(cursor) -> dict[str, str]:
     for name, value in wanted.items():
         cursor.execute("SELECT current_setting(%s), set_config(%s, %s, false)", [name, name, value])
         previous[name] = cursor.fetchone()[0]
+    # Only before the session first touches a temporary table may temp_buffers change, and a
+    # temporary table created in a rolled-back transaction (a dry run, an explain) counts
+    # while leaving no temporary schema behind: so try, and keep the current size when
+    # PostgreSQL refuses. A larger buffer only makes staging faster.
     cursor.execute(
-        "SELECT pg_my_temp_schema() = 0 AND pg_size_bytes(current_setting('temp_buffers'))"
-        " < pg_size_bytes(%s)",
-        [TEMP_BUFFERS],
+        sql.SQL(
+            "DO $$ BEGIN IF pg_size_bytes(current_setting('temp_buffers')) < pg_size_bytes({size})"
+            " THEN PERFORM set_config('temp_buffers', {size}, false); END IF;"
+            " EXCEPTION WHEN invalid_parameter_value THEN NULL; END $$"
+        ).format(size=sql.Literal(TEMP_BUFFERS))
     )
-    if cursor.fetchone()[0]:
-        cursor.execute("SELECT set_config('temp_buffers', %s, false)", [TEMP_BUFFERS])
     return previous
 
 

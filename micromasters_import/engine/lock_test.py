@@ -37,9 +37,29 @@ def test_temp_buffers_are_raised_only_in_a_session_without_temporary_tables():
 
         with used.cursor() as cursor:
             cursor.execute("CREATE TEMP TABLE already_here (id int)")
+            cursor.execute("INSERT INTO already_here VALUES (1)")  # its buffers are in use
         before = settings(used, "temp_buffers")
         with lock.import_lock(used):  # no error: the session keeps what it has
             assert settings(used, "temp_buffers") == before
     finally:
         fresh.close()
         used.close()
+
+
+def test_a_temporary_table_of_a_rolled_back_transaction_does_not_stop_the_run():
+    """It leaves no temporary schema, yet PostgreSQL no longer lets temp_buffers change: the run
+    keeps the session's size (a dry run, or an explain, in the same process does this)."""
+    conn = connections.create_connection(DEFAULT_DB_ALIAS)
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("BEGIN")
+            cursor.execute("CREATE TEMP TABLE rolled_back (id int)")
+            cursor.execute("INSERT INTO rolled_back VALUES (1)")
+            cursor.execute("ROLLBACK")
+            cursor.execute("SELECT pg_my_temp_schema()::int")
+            assert cursor.fetchone()[0] == 0
+        before = settings(conn, "temp_buffers")
+        with lock.import_lock(conn):
+            assert settings(conn, "temp_buffers", "jit") == [*before, "off"]
+    finally:
+        conn.close()
