@@ -130,6 +130,12 @@ class ImportRun(TimestampedModel):
         default="",
         help_text="Digest of the step's SQL and of everything it read, at the end of its run",
     )
+    learner_fingerprints = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Per learner bucket, digests of the learners' rows the step read, at the end "
+        "of its run (a re-run imports only the learners whose rows changed)",
+    )
 
     class Meta:
         ordering = ["-id"]

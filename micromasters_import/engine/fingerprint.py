@@ -16,6 +16,19 @@ MITx Online table that a live site keeps changing in columns no step reads is ha
 columns the steps read only (`LOCAL_COLUMNS`): users log in (`last_login`) and edit their
 profiles all the time, and that must not make a re-run redo every step; a new account, or a
 changed username, does. Every other MITx Online table is hashed whole.
+
+A live source changes all the time, but only in some learners' rows: a new learner signs up,
+a grade is corrected. So what a step reads is split in two. The rows of each learner (every
+staged copy keyed by a MicroMasters user, directly by `user_column` or through its `parent`
+order, and the learner's entry in the identity map `mm_learner`) are fingerprinted per learner
+bucket, `user_id mod BUCKETS`, in one shipped `GROUP BY` per table; everything else (the
+step's SQL, the staging definitions, course runs, exams, tiers, the mappings, the MITx Online
+tables it reads, including those earlier steps write) is the step's "global" fingerprint, as
+before. The identity map reads `users_user` and the learners' links only: its per-bucket
+digests (`map_digests`) replace their whole-table fingerprints, so a new MITx Online account
+changes only the buckets of the learners it links. When a step's global fingerprint is the
+same as at the end of its last successful run and only some buckets differ, the runner
+re-imports only the learners of those buckets (see runner._plan and narrowing.py).
 """
 
 import hashlib
@@ -70,11 +83,15 @@ def copied_columns(table: staging.StagedTable) -> list[str] | None:
     return kept if read <= set(kept) else None
 
 
-def _row_hash(columns: list[str]) -> sql.Composable:
+def _row_hash(columns: list[str], alias: str | None = None) -> sql.Composable:
     return sql.SQL(" # ").join(
-        sql.SQL("hash_array_extended(ARRAY[{}], {})").format(sql.Identifier(column), n)
+        sql.SQL("hash_array_extended(ARRAY[{}], {})").format(_column(column, alias), n)
         for n, column in enumerate(columns)
     )
+
+
+def _column(column: str, alias: str | None) -> sql.Composable:
+    return sql.Identifier(alias, column) if alias else sql.Identifier(column)
 
 
 def source_fingerprint(cursor, schema: str, name: str) -> str:
@@ -103,21 +120,26 @@ def staged_fingerprint(cursor, name: str) -> str | None:
     the source query would hash, and scanning it locally spares reading the source again.
     Returns None for a copy that cannot be fingerprinted this way.
     """
-    table = staging.STAGED_TABLES[name]
-    columns = copied_columns(table)
-    if columns is not None:
-        row_hash = _row_hash(columns)
-    else:
-        row_hash = _with_source_hash(table)
-        if row_hash is None:
-            return None
+    row_hash = _staged_row_hash(staging.STAGED_TABLES[name])
+    if row_hash is None:
+        return None
     return _digest(
         cursor,
         sql.SQL("SELECT count(*), sum({}) FROM pg_temp.{}").format(row_hash, sql.Identifier(name)),
     )
 
 
-def _with_source_hash(table: staging.StagedTable) -> sql.Composable | None:
+def _staged_row_hash(table: staging.StagedTable, alias: str | None = None):
+    """The row hash `source_fingerprint` computes, over the staged copy; None if it cannot be."""
+    columns = copied_columns(table)
+    if columns is not None:
+        return _row_hash(columns, alias)
+    return _with_source_hash(table, alias)
+
+
+def _with_source_hash(
+    table: staging.StagedTable, alias: str | None = None
+) -> sql.Composable | None:
     """The row hash of a copy that keeps the source's hash of what it does not keep.
 
     A copy with a `SOURCE_HASH` column (the cached enrollments: their JSON is read on the
@@ -135,11 +157,11 @@ def _with_source_hash(table: staging.StagedTable) -> sql.Composable | None:
         [
             *(
                 sql.SQL("hash_array_extended(ARRAY[{}], {})").format(
-                    sql.Identifier(column), read.index(column)
+                    _column(column, alias), read.index(column)
                 )
                 for column in kept
             ),
-            sql.Identifier(staging.SOURCE_HASH),
+            _column(staging.SOURCE_HASH, alias),
         ]
     )
 
@@ -188,12 +210,16 @@ def local_fingerprints(cursor, steps: list[Step]) -> dict[str, str]:
 def source_fingerprints(
     cursor, schema: str, steps: list[Step], staged: set[str] = frozenset()
 ) -> dict[str, str]:
-    """The fingerprint of every source copy the given steps depend on.
+    """The whole-table fingerprint of every source copy the given steps read that is not
+    fingerprinted per learner bucket, and of the learners' links (part of `map_inputs`).
 
     `staged` names the copies staged whole in this transaction: those whose kept columns
     determine them are hashed locally (`staged_fingerprint`), the rest on the source.
     """
-    names = sorted(set().union(*(source_copies(step) for step in steps)))
+    names = sorted(
+        set().union(*(global_copies(step) for step in steps))
+        | ({LINKS} if any(reads_map(step) for step in steps) else set())
+    )
     found = {}
     for name in names:
         local = staged_fingerprint(cursor, name) if name in staged else None
@@ -202,12 +228,197 @@ def source_fingerprints(
 
 
 def step_fingerprint(step: Step, sources: dict[str, str], local: dict[str, str]) -> str:
-    """One digest of a step's SQL, its staging definitions and everything it reads."""
-    parts = [step.checksum]
+    """One digest of a step's SQL, its staging definitions and everything it reads that is
+    not fingerprinted per learner bucket (`learner_rows`, `map_digests`): its global part."""
+    parts = [step.checksum, f"buckets={BUCKETS}"]
+    copies = set(global_copies(step))
     for name in staging.closure(step.staged_tables):
         definition = staging.STAGED_TABLES.get(name) or staging.DERIVED_TABLES.get(name)
         parts.append(f"{name}={definition!r}")
-        if name in sources:
+        if name in copies:
             parts.append(f"{name}:{sources[name]}")
-    parts += [f"{table}:{local[table]}" for table in sorted(local_tables(step))]
+    parts += [f"{table}:{local[table]}" for table in sorted(global_local_tables(step))]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+# -- per learner bucket ----------------------------------------------------------------------
+
+# How many buckets learners are spread over (`user_id mod BUCKETS`): a change confined to a
+# few learners re-imports the learners of a few buckets, about 1/1024 of them each.
+BUCKETS = 1024
+# The bucket of rows that belong to no learner (a line whose order is missing): a change there
+# is a global change.
+NO_LEARNER = "none"
+# The learners' links to MITx Online accounts: read only through the identity map, whose
+# per-bucket digests cover them.
+LINKS = "mm_mitxonline_uid"
+MAP = "mm_learner"
+MAP_COLUMNS = ("mm_user_id", "uid", "user_id", "ambiguous")
+
+
+def reads_map(step: Step) -> bool:
+    """Whether the step reaches MITx Online accounts through the identity map."""
+    return MAP in staging.closure(step.staged_tables)
+
+
+def learner_keyed(name: str) -> bool:
+    """Whether every row of a staged copy belongs to one MicroMasters user."""
+    table = staging.STAGED_TABLES.get(name)
+    return bool(table and (table.user_column or table.parent))
+
+
+def learner_copies(step: Step) -> list[str]:
+    """The source copies a step reads that are fingerprinted per learner bucket.
+
+    The links are left out when the step reads them only through the identity map, which is
+    fingerprinted per bucket on its own (`map_digests`).
+    """
+    return [
+        name
+        for name in source_copies(step)
+        if learner_keyed(name) and (name != LINKS or name in step.staged_tables)
+    ]
+
+
+def global_copies(step: Step) -> list[str]:
+    """The source copies a step reads that are part of its global fingerprint."""
+    keyed = set(learner_copies(step))
+    covered = {LINKS} if reads_map(step) and LINKS not in step.staged_tables else set()
+    return [name for name in source_copies(step) if name not in keyed | covered]
+
+
+def global_local_tables(step: Step) -> set[str]:
+    """The MITx Online tables in a step's global fingerprint: all it reads, except
+    `users_user` when the step reads it only through the identity map."""
+    tables = local_tables(step)
+    direct = set(LOCAL_TABLE.findall(COMMENT.sub("", step.sql)))
+    if reads_map(step) and "users_user" not in direct:
+        tables.discard("users_user")
+    return tables
+
+
+def _bucket_digests(cursor, query: sql.Composable) -> dict[str, str] | None:
+    """{bucket: "count:sum"} of a grouped fingerprint query; None if it cannot be computed."""
+    try:
+        with transaction.atomic():
+            cursor.execute(query)
+            rows = cursor.fetchall()
+    except DatabaseError:
+        return None
+    return {
+        NO_LEARNER if key is None else str(int(key)): _short(f"{count}:{total or 0}")
+        for key, count, total in rows
+    }
+
+
+def _short(text: str) -> str:
+    """A 48-bit digest: a bucket's part of a ledger row stays small (1024 of them per step)."""
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _bucketed(table, relation, parent_relation, row_hash, where: str | None) -> sql.Composable:
+    """Count and hash per learner bucket; a child row's learner is its parent's (order's)."""
+    if table.user_column:
+        key = sql.SQL("mod(t.{}, {})").format(sql.Identifier(table.user_column), BUCKETS)
+        join = sql.SQL("")
+    else:
+        column, parent = table.parent
+        key = sql.SQL("mod(p.{}, {})").format(
+            sql.Identifier(staging.STAGED_TABLES[parent].user_column), BUCKETS
+        )
+        join = sql.SQL(" LEFT JOIN {} AS p ON p.id = t.{}").format(
+            parent_relation, sql.Identifier(column)
+        )
+    return sql.SQL("SELECT {}, count(*), sum({}) FROM {} AS t{}{} GROUP BY 1").format(
+        key, row_hash, relation, join, sql.SQL(" WHERE " + where) if where else sql.SQL("")
+    )
+
+
+def source_buckets(cursor, schema: str, name: str) -> dict[str, str] | None:
+    """Per learner bucket, the count and hash `source_fingerprint` computes, on the source.
+
+    One aggregate: postgres_fdw ships it whole (a line or receipt is joined to its order,
+    which is on the same server, so the join is shipped too); only the buckets come back.
+    """
+    table = staging.STAGED_TABLES[name]
+    columns = copied_columns(table) or sorted(table.source_columns())
+
+    def relation(source):
+        return sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(source))
+
+    parent = staging.STAGED_TABLES[table.parent[1]].source if table.parent else None
+    return _bucket_digests(
+        cursor,
+        _bucketed(
+            table,
+            relation(table.source),
+            relation(parent) if parent else None,
+            _row_hash(columns, "t"),
+            table.where,
+        ),
+    )
+
+
+def staged_buckets(cursor, name: str) -> dict[str, str] | None:
+    """The same per-bucket digests, over a copy (and its parent) staged whole just now."""
+    table = staging.STAGED_TABLES[name]
+    row_hash = _staged_row_hash(table, "t")
+    if row_hash is None:
+        return None
+
+    def relation(staged):
+        return sql.SQL("pg_temp.{}").format(sql.Identifier(staged))
+
+    parent = relation(table.parent[1]) if table.parent else None
+    return _bucket_digests(cursor, _bucketed(table, relation(name), parent, row_hash, None))
+
+
+def learner_digests(
+    cursor, schema: str, steps: list[Step], staged: set[str] = frozenset()
+) -> dict[str, dict[str, str] | None]:
+    """Per copy the steps read per learner, its per-bucket digests (None: not computable).
+
+    `staged` names the copies staged whole in this transaction: read locally when they can
+    be, like `source_fingerprints`.
+    """
+    names = sorted(set().union(*(learner_copies(step) for step in steps)))
+    found = {}
+    for name in names:
+        table = staging.STAGED_TABLES[name]
+        whole = name in staged and (not table.parent or table.parent[1] in staged)
+        local = staged_buckets(cursor, name) if whole else None
+        found[name] = local or source_buckets(cursor, schema, name)
+    return found
+
+
+def map_digests(cursor) -> dict[str, str] | None:
+    """Per learner bucket, the digest of the identity map as staged (whole) in this session."""
+    return _bucket_digests(
+        cursor,
+        sql.SQL(
+            "SELECT mod(t.mm_user_id, {}), count(*), sum({}) FROM pg_temp.{} AS t GROUP BY 1"
+        ).format(BUCKETS, _row_hash(list(MAP_COLUMNS), "t"), sql.Identifier(MAP)),
+    )
+
+
+def map_inputs(sources: dict[str, str], local: dict[str, str]) -> str:
+    """What the identity map is computed from, as one value: when it is the same as a run's,
+    that run's map digests are still the map's (the map is not built to find out)."""
+    return f"users_user:{local.get('users_user')}|{LINKS}:{sources.get(LINKS)}"
+
+
+def learner_rows(step: Step, digests: dict[str, dict[str, str] | None]) -> dict[str, str] | None:
+    """Per bucket, one digest of the learners' rows of every copy the step reads per learner."""
+    copies = learner_copies(step)
+    if any(digests.get(name) is None for name in copies):
+        return None
+    keys = set().union(*(digests[name] for name in copies))
+    return {
+        key: _short("\n".join(f"{name}:{digests[name].get(key, '')}" for name in copies))
+        for key in sorted(keys)
+    }
+
+
+def differing(now: dict[str, str], then: dict[str, str]) -> set[str]:
+    """The buckets whose digests differ (present on one side only included)."""
+    return {key for key in set(now) | set(then) if now.get(key) != then.get(key)}

@@ -9,6 +9,11 @@ step runs inside the run's one transaction), and a step's `done` commits in the 
 transaction as its rows, so a run killed at any moment leaves a ledger that says what
 happened: `ledger.close_interrupted` later marks the step that was running interrupted and
 the steps that never started not run.
+
+Before any step runs, `_plan` compares what every step reads with what it read at the end of
+its last successful run (see fingerprint.py): the leading steps with nothing changed are
+skipped; when what changed is confined to some learners' rows, the other steps run narrowed
+to those learners (see narrowing.py); otherwise they run in full.
 """
 
 import time
@@ -24,6 +29,7 @@ from micromasters_import.engine import (
     invariants,
     ledger,
     lock,
+    narrowing,
     outcomes,
     staging,
     timing,
@@ -85,6 +91,14 @@ class Runner:
     unchanged: dict[str, ImportRun] = field(default_factory=dict)
     carried_from: ImportBatch | None = None
     source_fingerprints: dict[str, str] = field(default_factory=dict)
+    # Per copy read per learner, its per-bucket digests; the identity map's, and its inputs.
+    learner_fingerprints: dict[str, dict | None] = field(default_factory=dict)
+    map_fingerprints: dict[str, str] | None = None
+    map_inputs: str = ""
+    # The learners a narrowed run re-imports (None: a full run), as the report says it.
+    narrowed: staging.Buckets | None = None
+    narrowed_to: dict = field(default_factory=dict)
+    _fingerprinted: bool = field(default=False, repr=False)
     _side: object = field(default=None, repr=False)  # a second session, for start times
 
     def run(self) -> list[StepResult]:
@@ -131,12 +145,22 @@ class Runner:
         return self.results
 
     def _check(self) -> None:
-        """The post-run invariants, while the staged source still exists."""
+        """The post-run invariants, while the staged source still exists.
+
+        In a narrowed run the staged source holds the re-imported learners' rows only (and the
+        whole identity map): the checks run over that and the whole target, and say so.
+        """
         if self.carried_from is not None:
             self.checks = self._carried_checks(self.carried_from)
             return
         with timing.phase("checks"), connection.cursor() as cursor:
             self.checks = invariants.run_checks(cursor)
+        if self.narrowed is not None:
+            for check in self.checks:
+                check.detail = (
+                    f"{check.detail} (narrowed run: the source rows checked are those of the "
+                    f"{self.narrowed_to['learners']} learner(s) re-imported)"
+                )
 
     def _unchanged_batch(self) -> ImportBatch | None:
         """The run whose end state this run finds untouched, if it covers what the checks read.
@@ -220,44 +244,108 @@ class Runner:
 
     # -- execution ------------------------------------------------------------------------
 
-    def _plan(self) -> None:
-        """Find the leading steps whose inputs are unchanged since their last successful run.
+    def _plan(self, staged: list[str]) -> None:
+        """Decide, before any step runs, which steps to skip and whether to narrow the rest.
 
-        Only a leading run of steps is skipped: once one step executes, it may add rows the
-        next steps read, so every later step executes too. Computed in the staging
-        transaction, so the source fingerprints describe the very rows that are staged.
+        Every selected step's inputs are compared with what it read at the end of its last
+        successful run: its global fingerprint, and its learners' rows and identity map per
+        bucket. The leading steps with nothing changed are skipped: once one step executes,
+        it may add rows the next steps read, so every later step executes too. If every step
+        that executes has the same global fingerprint and only some buckets differ, they all
+        run narrowed to the learners of those buckets; otherwise in full. Computed in the
+        staging transaction, so the fingerprints describe the very rows that are staged.
         """
         self.unchanged = {}
-        self.source_fingerprints = {}
+        self.narrowed = None
+        writing = [step for step in self.steps if step.writes]  # a check (001) always runs
+        last = {
+            step.num: ImportRun.objects.filter(step=step.num, status=ImportRun.DONE)
+            .exclude(fingerprint="")
+            .order_by("-id")
+            .first()
+            for step in writing
+        }
+        if self.recheck or not writing or last[writing[0].num] is None:
+            # Nothing can be skipped or narrowed: the source is fingerprinted once staged,
+            # mostly from the staged copies (see _fingerprint_staged).
+            return
         with connection.cursor() as cursor:
-            local = None
-            for step in self.steps:
-                if not step.writes:
-                    continue  # a check (001) always runs, and adds nothing later steps read
-                last = (
-                    ImportRun.objects.filter(step=step.num, status=ImportRun.DONE)
-                    .exclude(fingerprint="")
-                    .order_by("-id")
-                    .first()
+            with timing.phase("plan.source_fingerprints"):
+                self.source_fingerprints = fingerprint.source_fingerprints(
+                    cursor, self.schema, self.steps
                 )
-                if self.recheck or last is None:
-                    # Nothing can be skipped: the source is fingerprinted once staged, mostly
-                    # from the staged copies (see _fingerprint_staged).
-                    break
-                if not self.source_fingerprints:
-                    with timing.phase("plan.source_fingerprints"):
-                        self.source_fingerprints = fingerprint.source_fingerprints(
-                            cursor, self.schema, self.steps
-                        )
-                if local is None:
-                    with timing.phase("plan.local_fingerprints"):
-                        local = fingerprint.local_fingerprints(cursor, self.steps)
-                if last.fingerprint != fingerprint.step_fingerprint(
-                    step, self.source_fingerprints, local
-                ):
-                    break
-                self.unchanged[step.num] = last
+                self.learner_fingerprints = fingerprint.learner_digests(
+                    cursor, self.schema, self.steps
+                )
+            with timing.phase("plan.local_fingerprints"):
+                local = fingerprint.local_fingerprints(cursor, self.steps)
+            self.map_inputs = fingerprint.map_inputs(self.source_fingerprints, local)
+            self._fingerprinted = True
+            changes = {
+                step.num: self._changed_buckets(cursor, step, last[step.num], local, staged)
+                for step in writing
+            }
+        buckets: set[str] = set()
+        since = None
+        for step in writing:
+            change = changes[step.num]
+            if since is None and change == set():
+                self.unchanged[step.num] = last[step.num]
+                continue
+            if change is None:
+                buckets = set()
+                break
+            buckets |= change
+            since = since or str(last[step.num].batch)
+        if buckets:
+            self.narrowed = staging.Buckets(
+                fingerprint.BUCKETS, tuple(sorted(int(key) for key in buckets))
+            )
+            self.narrowed_to = {"learners": 0, "buckets": len(buckets), "since": since}
         self.carried_from = self._unchanged_batch()
+
+    def _changed_buckets(self, cursor, step, last, local, staged) -> set[str] | None:
+        """The learner buckets whose inputs of this step changed since its last successful
+        run; None when something else changed (or cannot be compared): a full run."""
+        if last is None or last.fingerprint != fingerprint.step_fingerprint(
+            step, self.source_fingerprints, local
+        ):
+            return None
+        recorded = last.learner_fingerprints or {}
+        changed: set[str] = set()
+        if fingerprint.learner_copies(step):
+            rows = fingerprint.learner_rows(step, self.learner_fingerprints)
+            if rows is None or "rows" not in recorded:
+                return None
+            changed |= fingerprint.differing(rows, recorded["rows"])
+        if fingerprint.reads_map(step):
+            if "map" not in recorded:
+                return None
+            if recorded.get("map_inputs") == self.map_inputs:
+                # Built from the same links and accounts: the map is the one recorded.
+                self.map_fingerprints = self.map_fingerprints or recorded["map"]
+            else:
+                current = self._map_fingerprints(cursor, staged)
+                if current is None:
+                    return None
+                changed |= fingerprint.differing(current, recorded["map"])
+        return None if fingerprint.NO_LEARNER in changed else changed
+
+    def _map_fingerprints(self, cursor, staged: list[str]) -> dict[str, str] | None:
+        """Stage the links and build the identity map whole (once), and digest it."""
+        if fingerprint.MAP not in staged:
+            with timing.phase("plan.identity_map"):
+                staged.extend(
+                    staging.stage(
+                        cursor,
+                        {fingerprint.MAP},
+                        self.schema,
+                        on_table=self.on_table_staged,
+                        keep=frozenset(staged),
+                    )
+                )
+                self.map_fingerprints = fingerprint.map_digests(cursor)
+        return self.map_fingerprints
 
     def _record_fingerprints(self) -> None:
         """Store, on each step done in this run, the digest of its inputs as the run left them."""
@@ -266,16 +354,32 @@ class Runner:
             for row in ImportRun.objects.filter(batch=self.batch, status=ImportRun.DONE)
             if row.step in {step.num for step in self.steps}
         ]
-        if not done or not self.source_fingerprints:
+        if not done or not self._fingerprinted:
             return
         by_num = {step.num: step for step in self.steps}
         with connection.cursor() as cursor:
             local = fingerprint.local_fingerprints(cursor, [by_num[row.step] for row in done])
         for row in done:
-            row.fingerprint = fingerprint.step_fingerprint(
-                by_num[row.step], self.source_fingerprints, local
-            )
-            row.save(update_fields=["fingerprint", "updated_on"])
+            step = by_num[row.step]
+            row.fingerprint = fingerprint.step_fingerprint(step, self.source_fingerprints, local)
+            row.learner_fingerprints = self._learner_part(step)
+            row.save(update_fields=["fingerprint", "learner_fingerprints", "updated_on"])
+
+    def _learner_part(self, step: Step) -> dict:
+        """What the step read per learner bucket, as recorded with its global fingerprint;
+        empty when it could not be computed (the next run then runs the step in full)."""
+        part: dict = {"buckets": fingerprint.BUCKETS}
+        if fingerprint.learner_copies(step):
+            rows = fingerprint.learner_rows(step, self.learner_fingerprints)
+            if rows is None:
+                return {}
+            part["rows"] = rows
+        if fingerprint.reads_map(step):
+            if self.map_fingerprints is None:
+                return {}
+            part["map"] = self.map_fingerprints
+            part["map_inputs"] = self.map_inputs
+        return part
 
     def _skip(self, step: Step, row: ImportRun) -> StepResult:
         """An unchanged step: nothing to insert; its last report, with inserts now present."""
@@ -293,7 +397,7 @@ class Runner:
         with connection.cursor() as cursor:
             mount = mount_of(cursor, self.schema)
         try:
-            self._plan()
+            self._plan(staged)
         except Exception as error:
             raise StagingFailed(
                 f"reading the MicroMasters source failed: {explain_mount_error(error, mount)}"
@@ -311,9 +415,21 @@ class Runner:
         started = time.monotonic()
         try:
             with connection.cursor() as cursor:
-                staged.extend(
-                    staging.stage(cursor, names, self.schema, on_table=self.on_table_staged)
-                )
+                if self.narrowed is not None:
+                    self._stage_narrowed(cursor, names, staged)
+                else:
+                    staged.extend(
+                        staging.stage(
+                            cursor,
+                            names,
+                            self.schema,
+                            on_table=self.on_table_staged,
+                            keep=frozenset(staged),
+                        )
+                    )
+                if self.map_fingerprints is None and fingerprint.MAP in staged:
+                    # Whole in every run that builds it: digest it for the next run.
+                    self.map_fingerprints = fingerprint.map_digests(cursor)
         except Exception as error:
             staged.clear()
             raise StagingFailed(
@@ -321,8 +437,46 @@ class Runner:
             ) from error
         if self.on_staged:
             self.on_staged(staged, time.monotonic() - started)
-        if not self.source_fingerprints:
+        if not self._fingerprinted:
             self._fingerprint_staged(set(staged), mount)
+
+    def _stage_narrowed(self, cursor, names: set[str], staged: list[str]) -> None:
+        """Stage the changed buckets' learners, and those a rule compares them with.
+
+        The links and the identity map are staged whole; every other copy keyed by learner
+        holds the rows of the learners of the buckets, then of the learners whose rows share
+        an order reference, a certificate hash or a transaction id with them
+        (narrowing.sharers), staged again until no new learner appears.
+        """
+        keep = frozenset(staged)
+        while True:
+            with timing.phase("staging.narrowed"):
+                built = staging.stage(
+                    cursor,
+                    names,
+                    self.schema,
+                    on_table=self.on_table_staged,
+                    buckets=self.narrowed,
+                    keep=keep,
+                )
+            keep |= {name for name in built if name in (fingerprint.LINKS, fingerprint.MAP)}
+            staged.extend(name for name in built if name not in staged)
+            with timing.phase("staging.sharers"):
+                found = narrowing.sharers(cursor, self.schema, set(built))
+            new = {
+                user
+                for user in found
+                if narrowing.bucket_of(user, self.narrowed.modulus) not in self.narrowed.buckets
+                and user not in self.narrowed.also
+            }
+            if not new:
+                break
+            self.narrowed = staging.Buckets(
+                self.narrowed.modulus,
+                self.narrowed.buckets,
+                tuple(sorted(set(self.narrowed.also) | new)),
+            )
+        self.narrowed_to["learners"] = narrowing.learners(cursor, set(staged))
 
     def _fingerprint_staged(self, staged: set[str], mount) -> None:
         """Fingerprint the source a run that skips nothing has just staged, in its transaction.
@@ -336,6 +490,15 @@ class Runner:
                 self.source_fingerprints = fingerprint.source_fingerprints(
                     cursor, self.schema, self.steps, staged=staged
                 )
+                self.learner_fingerprints = fingerprint.learner_digests(
+                    cursor, self.schema, self.steps, staged=staged
+                )
+                if any(fingerprint.reads_map(step) for step in self.steps):
+                    users = fingerprint.local_fingerprint(cursor, "users_user")
+                    self.map_inputs = fingerprint.map_inputs(
+                        self.source_fingerprints, {"users_user": users}
+                    )
+            self._fingerprinted = True
         except Exception as error:
             raise StagingFailed(
                 f"reading the MicroMasters source failed: {explain_mount_error(error, mount)}"
@@ -360,6 +523,9 @@ class Runner:
             cursor.execute(step.sql)
             rows = cursor.fetchall() if cursor.description else []
             report = outcomes.summarize(rows) if step.reports_outcomes else {"inserted": 0}
+            if self.narrowed is not None and step.reports_outcomes:
+                # The counts are of the re-imported learners' rows only.
+                report["narrowed_to"] = dict(self.narrowed_to)
         with connection.cursor() as cursor, timing.phase(f"step.{step.num}.analyze"):
             if report.get("inserted"):
                 # Later steps join this table; give the planner its new size now rather than
