@@ -210,16 +210,15 @@ def local_fingerprints(cursor, steps: list[Step]) -> dict[str, str]:
 def source_fingerprints(
     cursor, schema: str, steps: list[Step], staged: set[str] = frozenset()
 ) -> dict[str, str]:
-    """The whole-table fingerprint of every source copy the given steps read that is not
-    fingerprinted per learner bucket, and of the learners' links (part of `map_inputs`).
+    """The whole-table fingerprint of every source copy the given steps depend on.
+
+    A copy read per learner is in the step's global fingerprint by its definition only: its
+    whole-table fingerprint tells whether its per-bucket digests need computing at all.
 
     `staged` names the copies staged whole in this transaction: those whose kept columns
     determine them are hashed locally (`staged_fingerprint`), the rest on the source.
     """
-    names = sorted(
-        set().union(*(global_copies(step) for step in steps))
-        | ({LINKS} if any(reads_map(step) for step in steps) else set())
-    )
+    names = sorted(set().union(*(source_copies(step) for step in steps)))
     found = {}
     for name in names:
         local = staged_fingerprint(cursor, name) if name in staged else None
@@ -319,18 +318,29 @@ def _short(text: str) -> str:
 def _bucketed(table, relation, parent_relation, row_hash, where: str | None) -> sql.Composable:
     """Count and hash per learner bucket; a child row's learner is its parent's (order's)."""
     if table.user_column:
-        key = sql.SQL("mod(t.{}, {})").format(sql.Identifier(table.user_column), BUCKETS)
+        key = sql.SQL("t.{}").format(sql.Identifier(table.user_column))
         join = sql.SQL("")
     else:
         column, parent = table.parent
-        key = sql.SQL("mod(p.{}, {})").format(
-            sql.Identifier(staging.STAGED_TABLES[parent].user_column), BUCKETS
-        )
+        key = sql.SQL("p.{}").format(sql.Identifier(staging.STAGED_TABLES[parent].user_column))
         join = sql.SQL(" LEFT JOIN {} AS p ON p.id = t.{}").format(
             parent_relation, sql.Identifier(column)
         )
-    return sql.SQL("SELECT {}, count(*), sum({}) FROM {} AS t{}{} GROUP BY 1").format(
-        key, row_hash, relation, join, sql.SQL(" WHERE " + where) if where else sql.SQL("")
+    # Grouped per learner first, then per bucket: grouped by a bucket, a source planner that
+    # cannot tell how few buckets there are sorts every row whole (JSON documents included)
+    # before hashing it; grouped by the indexed user column, it hashes each row as it reads it.
+    # postgres_fdw ships the inner aggregate; only one row per learner comes back.
+    return sql.SQL(
+        "SELECT mod(learner, {}), sum(rows), sum(total) FROM (SELECT {} AS learner, "
+        "count(*) AS rows, sum({}) AS total FROM {} AS t{}{} GROUP BY 1) AS per_learner "
+        "GROUP BY 1"
+    ).format(
+        BUCKETS,
+        key,
+        row_hash,
+        relation,
+        join,
+        sql.SQL(" WHERE " + where) if where else sql.SQL(""),
     )
 
 
@@ -374,14 +384,13 @@ def staged_buckets(cursor, name: str) -> dict[str, str] | None:
 
 
 def learner_digests(
-    cursor, schema: str, steps: list[Step], staged: set[str] = frozenset()
+    cursor, schema: str, names: list[str], staged: set[str] = frozenset()
 ) -> dict[str, dict[str, str] | None]:
-    """Per copy the steps read per learner, its per-bucket digests (None: not computable).
+    """Per copy read per learner, its per-bucket digests (None: not computable).
 
     `staged` names the copies staged whole in this transaction: read locally when they can
     be, like `source_fingerprints`.
     """
-    names = sorted(set().union(*(learner_copies(step) for step in steps)))
     found = {}
     for name in names:
         table = staging.STAGED_TABLES[name]

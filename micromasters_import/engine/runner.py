@@ -91,8 +91,10 @@ class Runner:
     unchanged: dict[str, ImportRun] = field(default_factory=dict)
     carried_from: ImportBatch | None = None
     source_fingerprints: dict[str, str] = field(default_factory=dict)
-    # Per copy read per learner, its per-bucket digests; the identity map's, and its inputs.
+    # Per copy read per learner, its per-bucket digests (computed only when needed); per step,
+    # the digests of its learners' rows per bucket; the identity map's, and its inputs.
     learner_fingerprints: dict[str, dict | None] = field(default_factory=dict)
+    step_rows: dict[str, dict | None] = field(default_factory=dict)
     map_fingerprints: dict[str, str] | None = None
     map_inputs: str = ""
     # The learners a narrowed run re-imports (None: a full run), as the report says it.
@@ -274,9 +276,6 @@ class Runner:
                 self.source_fingerprints = fingerprint.source_fingerprints(
                     cursor, self.schema, self.steps
                 )
-                self.learner_fingerprints = fingerprint.learner_digests(
-                    cursor, self.schema, self.steps
-                )
             with timing.phase("plan.local_fingerprints"):
                 local = fingerprint.local_fingerprints(cursor, self.steps)
             self.map_inputs = fingerprint.map_inputs(self.source_fingerprints, local)
@@ -313,11 +312,21 @@ class Runner:
             return None
         recorded = last.learner_fingerprints or {}
         changed: set[str] = set()
-        if fingerprint.learner_copies(step):
-            rows = fingerprint.learner_rows(step, self.learner_fingerprints)
-            if rows is None or "rows" not in recorded:
+        copies = fingerprint.learner_copies(step)
+        if copies:
+            if "rows" not in recorded or "tables" not in recorded:
                 return None
-            changed |= fingerprint.differing(rows, recorded["rows"])
+            if all(
+                self.source_fingerprints[name] == recorded["tables"].get(name) for name in copies
+            ):
+                # Every learner's rows as they were: their digests are the ones recorded.
+                self.step_rows[step.num] = recorded["rows"]
+            else:
+                with timing.phase("plan.learner_fingerprints"):
+                    rows = self._step_rows(cursor, step, staged=set())
+                if rows is None:
+                    return None
+                changed |= fingerprint.differing(rows, recorded["rows"])
         if fingerprint.reads_map(step):
             if "map" not in recorded:
                 return None
@@ -330,6 +339,21 @@ class Runner:
                     return None
                 changed |= fingerprint.differing(current, recorded["map"])
         return None if fingerprint.NO_LEARNER in changed else changed
+
+    def _step_rows(self, cursor, step: Step, staged: set[str]) -> dict[str, str] | None:
+        """The step's learners' rows per bucket, from the copies' per-bucket digests (computed
+        once per copy: over the copy when `staged` whole, else on the source)."""
+        if step.num not in self.step_rows:
+            missing = [
+                name
+                for name in fingerprint.learner_copies(step)
+                if name not in self.learner_fingerprints
+            ]
+            self.learner_fingerprints |= fingerprint.learner_digests(
+                cursor, self.schema, missing, staged=staged
+            )
+            self.step_rows[step.num] = fingerprint.learner_rows(step, self.learner_fingerprints)
+        return self.step_rows[step.num]
 
     def _map_fingerprints(self, cursor, staged: list[str]) -> dict[str, str] | None:
         """Stage the links and build the identity map whole (once), and digest it."""
@@ -369,11 +393,13 @@ class Runner:
         """What the step read per learner bucket, as recorded with its global fingerprint;
         empty when it could not be computed (the next run then runs the step in full)."""
         part: dict = {"buckets": fingerprint.BUCKETS}
-        if fingerprint.learner_copies(step):
-            rows = fingerprint.learner_rows(step, self.learner_fingerprints)
+        copies = fingerprint.learner_copies(step)
+        if copies:
+            rows = self.step_rows.get(step.num)
             if rows is None:
                 return {}
             part["rows"] = rows
+            part["tables"] = {name: self.source_fingerprints[name] for name in copies}
         if fingerprint.reads_map(step):
             if self.map_fingerprints is None:
                 return {}
@@ -439,6 +465,17 @@ class Runner:
             self.on_staged(staged, time.monotonic() - started)
         if not self._fingerprinted:
             self._fingerprint_staged(set(staged), mount)
+        try:
+            with timing.phase("plan.learner_fingerprints"), connection.cursor() as cursor:
+                # For the next run: per bucket, what each step read of its learners' rows.
+                whole = set() if self.narrowed is not None else set(staged)
+                for step in self.steps:
+                    if step.writes and step.num not in self.unchanged:
+                        self._step_rows(cursor, step, staged=whole)
+        except Exception as error:
+            raise StagingFailed(
+                f"reading the MicroMasters source failed: {explain_mount_error(error, mount)}"
+            ) from error
 
     def _stage_narrowed(self, cursor, names: set[str], staged: list[str]) -> None:
         """Stage the changed buckets' learners, and those a rule compares them with.
@@ -488,9 +525,6 @@ class Runner:
         try:
             with timing.phase("plan.source_fingerprints"), connection.cursor() as cursor:
                 self.source_fingerprints = fingerprint.source_fingerprints(
-                    cursor, self.schema, self.steps, staged=staged
-                )
-                self.learner_fingerprints = fingerprint.learner_digests(
                     cursor, self.schema, self.steps, staged=staged
                 )
                 if any(fingerprint.reads_map(step) for step in self.steps):

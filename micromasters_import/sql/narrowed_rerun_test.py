@@ -16,10 +16,13 @@ import pytest
 from django.core.management import call_command
 from django.db import connection, transaction
 
+from courses.factories import CourseFactory
 from courses.models import CourseRunEnrollment, CourseRunGrade, ProgramEnrollment
-from micromasters_import.models import ImportBatch, ImportRun
+from micromasters_import.engine import report
+from micromasters_import.models import CourseId, ImportBatch, ImportRun
+from micromasters_import.operator import report_page
 from micromasters_import.source import factories as mm
-from micromasters_import.testing import report_scenario
+from micromasters_import.testing import commands, report_scenario
 from users.factories import UserFactory
 
 
@@ -234,3 +237,61 @@ def test_a_new_learner_imports_their_rows_and_nothing_of_anyone_else(mm):
             "ecommerce_line",
             "ecommerce_transaction",
         ), (table, row)
+
+
+def test_the_output_the_report_and_the_run_page_say_the_run_was_narrowed(mm):
+    w = report_scenario.build()
+    import_all()
+    new_learner(w)
+
+    out = StringIO()
+    call_command("import_micromasters_data", "--all", "--noinput", stdout=out, stderr=StringIO())
+
+    said = "narrowed to 1 learner(s) whose rows changed since run"
+    assert said in out.getvalue()
+    assert said in commands.report()
+    batch = ImportBatch.objects.order_by("-id").first()
+    rows = [report_page.step_row(entry) for entry in report.build(batch)["steps"]]
+    assert {row.step for row in rows if row.narrowed.startswith(said)} == {
+        f"{n:03d}" for n in range(3, 14)
+    }
+
+
+def _map_course_c(w):
+    """Course C becomes mapped: its runs, and its learners' rows, can come over."""
+    CourseId.objects.create(
+        micromasters_id=w.c.mm.id, course=CourseFactory(readable_id="course-v1:MITxT+C")
+    )
+
+
+def _rename_run(w):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE micromasters.courses_courserun SET title = 'Renamed' WHERE id = %s",
+            [w.run_b1.id],
+        )
+
+
+@pytest.mark.parametrize(
+    ("change", "args"),
+    [(_map_course_c, ()), (_rename_run, ()), (lambda w: None, ("--recheck",))],
+    ids=["a new mapping", "a changed course run", "--recheck"],
+)
+def test_a_change_beyond_some_learners_rows_runs_every_learner(mm, change, args):
+    w = report_scenario.build()
+    import_all()
+    person = new_learner(w)
+    change(w)
+
+    _, reports = import_all(*args)
+
+    assert not any("narrowed_to" in report for report in reports.values())
+    assert reports["003"]["candidates"] > 10  # every learner's enrollments, not one learner's
+    user = UserFactory._meta.model.objects.get(username=person.social.uid)
+    assert CourseRunEnrollment.all_objects.filter(user=user).count() == 1
+    if change is _map_course_c:  # learners of other buckets now have rows to import
+        assert CourseRunEnrollment.all_objects.filter(
+            user__username__in=[p.social.uid for p in w.unmapped_course]
+        ).count() == len(w.unmapped_course)
+    again, _ = import_all()
+    assert landed(again) == []
