@@ -477,7 +477,9 @@ class ImportRunAdmin(LedgerAdmin):
     def get_queryset(self, request):
         # the import run of each row, found in the same query as the rows
         run = ImportBatch.objects.filter(batch=OuterRef("batch")).values("pk")[:1]
-        return super().get_queryset(request).annotate(run_pk=Subquery(run))
+        # The per-bucket digests (tens of kB a row) are for the next run, never shown here.
+        rows = super().get_queryset(request).defer("learner_fingerprints")
+        return rows.annotate(run_pk=Subquery(run))
 
     @admin.display(description="Import run")
     def run_link(self, obj):
