@@ -210,15 +210,16 @@ def local_fingerprints(cursor, steps: list[Step]) -> dict[str, str]:
 def source_fingerprints(
     cursor, schema: str, steps: list[Step], staged: set[str] = frozenset()
 ) -> dict[str, str]:
-    """The whole-table fingerprint of every source copy the given steps depend on.
-
-    A copy read per learner is in the step's global fingerprint by its definition only: its
-    whole-table fingerprint tells whether its per-bucket digests need computing at all.
+    """The whole-table fingerprint of every source copy the given steps read that is not read
+    per learner (see `split_fingerprint`), and of the learners' links (see `map_inputs`).
 
     `staged` names the copies staged whole in this transaction: those whose kept columns
     determine them are hashed locally (`staged_fingerprint`), the rest on the source.
     """
-    names = sorted(set().union(*(source_copies(step) for step in steps)))
+    names = sorted(
+        set().union(*(global_copies(step) for step in steps))
+        | ({LINKS} if any(reads_map(step) for step in steps) else set())
+    )
     found = {}
     for name in names:
         local = staged_fingerprint(cursor, name) if name in staged else None
@@ -228,7 +229,7 @@ def source_fingerprints(
 
 def step_fingerprint(step: Step, sources: dict[str, str], local: dict[str, str]) -> str:
     """One digest of a step's SQL, its staging definitions and everything it reads that is
-    not fingerprinted per learner bucket (`learner_rows`, `map_digests`): its global part."""
+    not fingerprinted per learner bucket (`split_fingerprint`, `map_digests`): its global part."""
     parts = [step.checksum, f"buckets={BUCKETS}"]
     copies = set(global_copies(step))
     for name in staging.closure(step.staged_tables):
@@ -296,136 +297,169 @@ def global_local_tables(step: Step) -> set[str]:
     return tables
 
 
-def _bucket_digests(cursor, query: sql.Composable) -> dict[str, str] | None:
-    """{bucket: "count:sum"} of a grouped fingerprint query; None if it cannot be computed."""
+def _rows(cursor, query: sql.Composable) -> list | None:
+    """The rows of a fingerprint query; None if it cannot be computed (e.g. unhashable)."""
     try:
         with transaction.atomic():
             cursor.execute(query)
-            rows = cursor.fetchall()
+            return cursor.fetchall()
     except DatabaseError:
         return None
-    return {
-        NO_LEARNER if key is None else str(int(key)): _short(f"{count}:{total or 0}")
-        for key, count, total in rows
-    }
 
 
-def _short(text: str) -> str:
-    """A 48-bit digest: a bucket's part of a ledger row stays small (1024 of them per step)."""
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
+def raw(count, total) -> str:
+    """A count and a sum of row hashes, exact, so that two parts add up to the whole."""
+    return f"{int(count or 0)}:{int(total or 0)}"
 
 
-def _bucketed(table, relation, parent_relation, row_hash, where: str | None) -> sql.Composable:
-    """Count and hash per learner bucket; a child row's learner is its parent's (order's)."""
+def add(first: str, second: str) -> str:
+    """The raw digest of the union of two disjoint sets of rows."""
+    (count, total), (more, extra) = (part.split(":") for part in (first, second))
+    return f"{int(count) + int(more)}:{int(total) + int(extra)}"
+
+
+def plus(buckets: dict[str, str], more: dict[str, str]) -> dict[str, str]:
+    """Per-bucket digests with the digests of more rows added."""
+    return {key: add(buckets.get(key, "0:0"), more.get(key, "0:0")) for key in {*buckets, *more}}
+
+
+def _bucket_key(key) -> str:
+    return NO_LEARNER if key is None else str(int(key))
+
+
+def _learner_of(table, parent_relation):
+    """The expression of a row's learner, and the join it needs (a line's is its order's)."""
     if table.user_column:
-        key = sql.SQL("t.{}").format(sql.Identifier(table.user_column))
-        join = sql.SQL("")
-    else:
-        column, parent = table.parent
-        key = sql.SQL("p.{}").format(sql.Identifier(staging.STAGED_TABLES[parent].user_column))
-        join = sql.SQL(" LEFT JOIN {} AS p ON p.id = t.{}").format(
+        return sql.SQL("t.{}").format(sql.Identifier(table.user_column)), sql.SQL("")
+    column, parent = table.parent
+    return (
+        sql.SQL("p.{}").format(sql.Identifier(staging.STAGED_TABLES[parent].user_column)),
+        sql.SQL(" LEFT JOIN {} AS p ON p.id = t.{}").format(
             parent_relation, sql.Identifier(column)
-        )
-    # Grouped per learner first, then per bucket: grouped by a bucket, a source planner that
-    # cannot tell how few buckets there are sorts every row whole (JSON documents included)
-    # before hashing it; grouped by the indexed user column, it hashes each row as it reads it.
-    # postgres_fdw ships the inner aggregate; only one row per learner comes back.
-    return sql.SQL(
-        "SELECT mod(learner, {}), sum(rows), sum(total) FROM (SELECT {} AS learner, "
-        "count(*) AS rows, sum({}) AS total FROM {} AS t{}{} GROUP BY 1) AS per_learner "
-        "GROUP BY 1"
-    ).format(
-        BUCKETS,
-        key,
-        row_hash,
-        relation,
-        join,
-        sql.SQL(" WHERE " + where) if where else sql.SQL(""),
-    )
-
-
-def source_buckets(cursor, schema: str, name: str) -> dict[str, str] | None:
-    """Per learner bucket, the count and hash `source_fingerprint` computes, on the source.
-
-    One aggregate: postgres_fdw ships it whole (a line or receipt is joined to its order,
-    which is on the same server, so the join is shipped too); only the buckets come back.
-    """
-    table = staging.STAGED_TABLES[name]
-    columns = copied_columns(table) or sorted(table.source_columns())
-
-    def relation(source):
-        return sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(source))
-
-    parent = staging.STAGED_TABLES[table.parent[1]].source if table.parent else None
-    return _bucket_digests(
-        cursor,
-        _bucketed(
-            table,
-            relation(table.source),
-            relation(parent) if parent else None,
-            _row_hash(columns, "t"),
-            table.where,
         ),
     )
 
 
-def staged_buckets(cursor, name: str) -> dict[str, str] | None:
-    """The same per-bucket digests, over a copy (and its parent) staged whole just now."""
+def _where(*conditions) -> sql.Composable:
+    conditions = [condition for condition in conditions if condition is not None]
+    if not conditions:
+        return sql.SQL("")
+    return sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conditions)
+
+
+def _source(schema: str, table: str) -> sql.Composable:
+    return sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+
+
+def _source_hash(table) -> sql.Composable:
+    return _row_hash(copied_columns(table) or sorted(table.source_columns()), "t")
+
+
+def split_fingerprint(cursor, schema: str, name: str, upto: int | None) -> dict | None:
+    """A learner copy's source rows, on the source, in one shipped aggregate: the whole
+    table's digest, the part with ids up to `upto` (the last run's highest id), the highest id.
+
+    When the part up to `upto` is what the whole was at the last run, the table has only
+    gained rows since: their learners are all that changed (`source_buckets(above=upto)`).
+    """
+    table = staging.STAGED_TABLES[name]
+    old = sql.SQL("t.id <= {}").format(upto) if upto is not None else sql.SQL("true")
+    where = sql.SQL(table.where) if table.where else None
+    rows = _rows(
+        cursor,
+        sql.SQL("SELECT {}, count(*), sum({}), max(t.id) FROM {} AS t{} GROUP BY 1").format(
+            old, _source_hash(table), _source(schema, table.source), _where(where)
+        ),
+    )
+    if rows is None:
+        return None
+    parts = {bool(key): (raw(count, total), top) for key, count, total, top in rows}
+    whole = add(parts.get(True, ("0:0",))[0], parts.get(False, ("0:0",))[0])
+    tops = [top for _, top in parts.values() if top is not None]
+    return {
+        "whole": whole,
+        "old": parts.get(True, ("0:0",))[0],
+        "upto": upto,
+        "max_id": max(tops) if tops else None,
+    }
+
+
+def source_buckets(cursor, schema: str, name: str, above: int | None = None) -> dict | None:
+    """Per learner bucket, the raw digest of a copy's source rows (those with ids `above`
+    a value, if given), on the source.
+
+    Grouped per learner first, then per bucket: grouped by a bucket, a source planner that
+    cannot tell how few buckets there are sorts every row whole (JSON documents included)
+    before hashing it; grouped by the indexed user column, it hashes each row as it reads it.
+    postgres_fdw ships the inner aggregate (a line or receipt joined to its order on the same
+    server too); one row per learner comes back.
+    """
+    table = staging.STAGED_TABLES[name]
+    parent = staging.STAGED_TABLES[table.parent[1]].source if table.parent else None
+    learner, join = _learner_of(table, _source(schema, parent) if parent else None)
+    newer = sql.SQL("t.id > {}").format(above) if above is not None else None
+    rows = _rows(
+        cursor,
+        sql.SQL(
+            "SELECT mod(learner, {}), sum(rows), sum(total) FROM (SELECT {} AS learner, "
+            "count(*) AS rows, sum({}) AS total FROM {} AS t{}{} GROUP BY 1) AS per_learner "
+            "GROUP BY 1"
+        ).format(
+            BUCKETS,
+            learner,
+            _source_hash(table),
+            _source(schema, table.source),
+            join,
+            _where(sql.SQL(table.where) if table.where else None, newer),
+        ),
+    )
+    if rows is None:
+        return None
+    return {_bucket_key(key): raw(count, total) for key, count, total in rows}
+
+
+def staged_state(cursor, name: str) -> dict | None:
+    """The same digests, per bucket, over a copy (and its parent) staged whole just now:
+    one local pass gives the buckets, hence the whole, and the highest id."""
     table = staging.STAGED_TABLES[name]
     row_hash = _staged_row_hash(table, "t")
     if row_hash is None:
         return None
-
-    def relation(staged):
-        return sql.SQL("pg_temp.{}").format(sql.Identifier(staged))
-
-    parent = relation(table.parent[1]) if table.parent else None
-    return _bucket_digests(cursor, _bucketed(table, relation(name), parent, row_hash, None))
-
-
-def learner_digests(
-    cursor, schema: str, names: list[str], staged: set[str] = frozenset()
-) -> dict[str, dict[str, str] | None]:
-    """Per copy read per learner, its per-bucket digests (None: not computable).
-
-    `staged` names the copies staged whole in this transaction: read locally when they can
-    be, like `source_fingerprints`.
-    """
-    found = {}
-    for name in names:
-        table = staging.STAGED_TABLES[name]
-        whole = name in staged and (not table.parent or table.parent[1] in staged)
-        local = staged_buckets(cursor, name) if whole else None
-        found[name] = local or source_buckets(cursor, schema, name)
-    return found
+    parent = sql.SQL("pg_temp.{}").format(sql.Identifier(table.parent[1])) if table.parent else None
+    learner, join = _learner_of(table, parent)
+    rows = _rows(
+        cursor,
+        sql.SQL(
+            "SELECT mod({}, {}), count(*), sum({}), max(t.id) FROM pg_temp.{} AS t{} GROUP BY 1"
+        ).format(learner, BUCKETS, row_hash, sql.Identifier(name), join),
+    )
+    if rows is None:
+        return None
+    buckets = {_bucket_key(key): raw(count, total) for key, count, total, _ in rows}
+    whole = "0:0"
+    for digest in buckets.values():
+        whole = add(whole, digest)
+    tops = [top for *_, top in rows if top is not None]
+    return {"whole": whole, "max_id": max(tops) if tops else None, "buckets": buckets}
 
 
 def map_digests(cursor) -> dict[str, str] | None:
     """Per learner bucket, the digest of the identity map as staged (whole) in this session."""
-    return _bucket_digests(
+    rows = _rows(
         cursor,
         sql.SQL(
             "SELECT mod(t.mm_user_id, {}), count(*), sum({}) FROM pg_temp.{} AS t GROUP BY 1"
         ).format(BUCKETS, _row_hash(list(MAP_COLUMNS), "t"), sql.Identifier(MAP)),
     )
+    if rows is None:
+        return None
+    return {_bucket_key(key): raw(count, total) for key, count, total in rows}
 
 
 def map_inputs(sources: dict[str, str], local: dict[str, str]) -> str:
     """What the identity map is computed from, as one value: when it is the same as a run's,
     that run's map digests are still the map's (the map is not built to find out)."""
     return f"users_user:{local.get('users_user')}|{LINKS}:{sources.get(LINKS)}"
-
-
-def learner_rows(step: Step, digests: dict[str, dict[str, str] | None]) -> dict[str, str] | None:
-    """Per bucket, one digest of the learners' rows of every copy the step reads per learner."""
-    copies = learner_copies(step)
-    if any(digests.get(name) is None for name in copies):
-        return None
-    keys = set().union(*(digests[name] for name in copies))
-    return {
-        key: _short("\n".join(f"{name}:{digests[name].get(key, '')}" for name in copies))
-        for key in sorted(keys)
-    }
 
 
 def differing(now: dict[str, str], then: dict[str, str]) -> set[str]:

@@ -91,11 +91,11 @@ class Runner:
     unchanged: dict[str, ImportRun] = field(default_factory=dict)
     carried_from: ImportBatch | None = None
     source_fingerprints: dict[str, str] = field(default_factory=dict)
-    # Per copy read per learner, its per-bucket digests (computed only when needed); per step,
-    # the digests of its learners' rows per bucket; the identity map's, and its inputs.
-    learner_fingerprints: dict[str, dict | None] = field(default_factory=dict)
-    step_rows: dict[str, dict | None] = field(default_factory=dict)
+    # Per copy read per learner, its state: whole digest, highest id, per-bucket digests
+    # (computed only when needed); the identity map's per-bucket digests, and its inputs.
+    tables: dict[str, dict | None] = field(default_factory=dict)
     map_fingerprints: dict[str, str] | None = None
+    _recorded: list[dict] = field(default_factory=list, repr=False)
     map_inputs: str = ""
     # The learners a narrowed run re-imports (None: a full run), as the report says it.
     narrowed: staging.Buckets | None = None
@@ -139,7 +139,7 @@ class Runner:
             with timing.phase("staging.drop"), connection.cursor() as cursor:
                 staging.drop(cursor, staged)
             with timing.phase("fingerprints.record"):
-                self._record_fingerprints()
+                self._record_fingerprints(record)
             with timing.phase("ledger.finish"):
                 record.finished_on = now_in_utc()
                 record.invariants = [check.as_dict() for check in self.checks]
@@ -271,17 +271,33 @@ class Runner:
             # Nothing can be skipped or narrowed: the source is fingerprinted once staged,
             # mostly from the staged copies (see _fingerprint_staged).
             return
+        records = self._records(last)
+        self._recorded = list(records.values())
         with connection.cursor() as cursor:
             with timing.phase("plan.source_fingerprints"):
                 self.source_fingerprints = fingerprint.source_fingerprints(
                     cursor, self.schema, self.steps
                 )
+                for name in self._learner_tables():
+                    upto = next(
+                        (
+                            record["tables"][name].get("max_id")
+                            for record in records.values()
+                            if name in record.get("tables", {})
+                        ),
+                        None,
+                    )
+                    self.tables[name] = fingerprint.split_fingerprint(
+                        cursor, self.schema, name, upto
+                    )
             with timing.phase("plan.local_fingerprints"):
                 local = fingerprint.local_fingerprints(cursor, self.steps)
             self.map_inputs = fingerprint.map_inputs(self.source_fingerprints, local)
             self._fingerprinted = True
             changes = {
-                step.num: self._changed_buckets(cursor, step, last[step.num], local, staged)
+                step.num: self._changed_buckets(
+                    cursor, step, last[step.num], records.get(step.num, {}), local, staged
+                )
                 for step in writing
             }
         buckets: set[str] = set()
@@ -303,57 +319,84 @@ class Runner:
             self.narrowed_to = {"learners": 0, "buckets": len(buckets), "since": since}
         self.carried_from = self._unchanged_batch()
 
-    def _changed_buckets(self, cursor, step, last, local, staged) -> set[str] | None:
+    def _learner_tables(self) -> list[str]:
+        """The copies the selected steps read per learner."""
+        writing = [step for step in self.steps if step.writes]
+        return sorted(set().union(*(fingerprint.learner_copies(step) for step in writing)))
+
+    @staticmethod
+    def _records(last: dict[str, ImportRun | None]) -> dict[str, dict]:
+        """Per step, what its last successful run recorded per learner bucket."""
+        batches = {row.batch for row in last.values() if row is not None}
+        recorded = {
+            record.batch: record.learner_fingerprints or {}
+            for record in ImportBatch.objects.filter(batch__in=batches)
+        }
+        records = {}
+        for num, row in last.items():
+            record = recorded.get(row.batch, {}) if row is not None else {}
+            if record.get("buckets") == fingerprint.BUCKETS:
+                records[num] = record
+        return records
+
+    def _changed_buckets(self, cursor, step, last, record, local, staged) -> set[str] | None:
         """The learner buckets whose inputs of this step changed since its last successful
         run; None when something else changed (or cannot be compared): a full run."""
         if last is None or last.fingerprint != fingerprint.step_fingerprint(
             step, self.source_fingerprints, local
         ):
             return None
-        recorded = last.learner_fingerprints or {}
         changed: set[str] = set()
-        copies = fingerprint.learner_copies(step)
-        if copies:
-            if "rows" not in recorded or "tables" not in recorded:
+        for name in fingerprint.learner_copies(step):
+            then, now = record.get("tables", {}).get(name), self.tables.get(name)
+            if then is None or now is None:
                 return None
-            if all(
-                self.source_fingerprints[name] == recorded["tables"].get(name) for name in copies
-            ):
-                # Every learner's rows as they were: their digests are the ones recorded.
-                self.step_rows[step.num] = recorded["rows"]
-            else:
-                with timing.phase("plan.learner_fingerprints"):
-                    rows = self._step_rows(cursor, step, staged=set())
-                if rows is None:
-                    return None
-                changed |= fingerprint.differing(rows, recorded["rows"])
+            if now["whole"] == then["whole"]:
+                continue  # every learner's rows as they were
+            with timing.phase("plan.learner_fingerprints"):
+                found = self._changed_rows(cursor, name, then)
+            if found is None:
+                return None
+            changed |= found
         if fingerprint.reads_map(step):
-            if "map" not in recorded:
+            if "map" not in record:
                 return None
-            if recorded.get("map_inputs") == self.map_inputs:
+            if record.get("map_inputs") == self.map_inputs:
                 # Built from the same links and accounts: the map is the one recorded.
-                self.map_fingerprints = self.map_fingerprints or recorded["map"]
+                self.map_fingerprints = self.map_fingerprints or record["map"]
             else:
                 current = self._map_fingerprints(cursor, staged)
                 if current is None:
                     return None
-                changed |= fingerprint.differing(current, recorded["map"])
+                changed |= fingerprint.differing(current, record["map"])
         return None if fingerprint.NO_LEARNER in changed else changed
 
-    def _step_rows(self, cursor, step: Step, staged: set[str]) -> dict[str, str] | None:
-        """The step's learners' rows per bucket, from the copies' per-bucket digests (computed
-        once per copy: over the copy when `staged` whole, else on the source)."""
-        if step.num not in self.step_rows:
-            missing = [
-                name
-                for name in fingerprint.learner_copies(step)
-                if name not in self.learner_fingerprints
-            ]
-            self.learner_fingerprints |= fingerprint.learner_digests(
-                cursor, self.schema, missing, staged=staged
-            )
-            self.step_rows[step.num] = fingerprint.learner_rows(step, self.learner_fingerprints)
-        return self.step_rows[step.num]
+    def _changed_rows(self, cursor, name: str, then: dict) -> set[str] | None:
+        """The buckets whose rows of one copy differ from a recorded state of it.
+
+        When the source has only gained rows since (its rows up to the recorded highest id
+        are what the whole was), the new rows' buckets are all that changed, read through
+        the primary key; otherwise every bucket is digested and compared.
+        """
+        now = self.tables[name]
+        appended = (
+            not staging.STAGED_TABLES[name].parent
+            and now["upto"] is not None
+            and now["upto"] == then.get("max_id")
+            and now["old"] == then["whole"]
+        )
+        if appended:
+            added = fingerprint.source_buckets(cursor, self.schema, name, above=now["upto"])
+            if added is None:
+                return None
+            if now.get("buckets") is None:
+                now["buckets"] = fingerprint.plus(then["buckets"], added)
+            return set(added)
+        if now.get("buckets") is None:
+            now["buckets"] = fingerprint.source_buckets(cursor, self.schema, name)
+        if now["buckets"] is None:
+            return None
+        return fingerprint.differing(now["buckets"], then["buckets"])
 
     def _map_fingerprints(self, cursor, staged: list[str]) -> dict[str, str] | None:
         """Stage the links and build the identity map whole (once), and digest it."""
@@ -371,8 +414,37 @@ class Runner:
                 self.map_fingerprints = fingerprint.map_digests(cursor)
         return self.map_fingerprints
 
-    def _record_fingerprints(self) -> None:
-        """Store, on each step done in this run, the digest of its inputs as the run left them."""
+    def _complete_tables(self, cursor, staged: set[str], records: list[dict]) -> None:
+        """Every learner copy's per-bucket digests, for the next run: kept from a recorded
+        state with the same whole digest, else computed (over the copy if staged whole)."""
+        for name in self._learner_tables():
+            now = self.tables.get(name)
+            table = staging.STAGED_TABLES[name]
+            whole = name in staged and (not table.parent or table.parent[1] in staged)
+            if now is None and whole and self.narrowed is None:
+                self.tables[name] = fingerprint.staged_state(cursor, name)
+                continue
+            if now is None or now.get("buckets") is not None:
+                continue
+            same = next(
+                (
+                    record["tables"][name]
+                    for record in records
+                    if record.get("tables", {}).get(name, {}).get("whole") == now["whole"]
+                ),
+                None,
+            )
+            if same is not None:
+                now["buckets"] = same["buckets"]
+            elif whole and self.narrowed is None:
+                state = fingerprint.staged_state(cursor, name)
+                now["buckets"] = state["buckets"] if state else None
+            else:
+                now["buckets"] = fingerprint.source_buckets(cursor, self.schema, name)
+
+    def _record_fingerprints(self, record: ImportBatch) -> None:
+        """Store, on each step done in this run, the digest of its inputs as the run left
+        them, and on the run, what its steps read per learner bucket."""
         done = [
             row
             for row in ImportRun.objects.filter(batch=self.batch, status=ImportRun.DONE)
@@ -386,23 +458,19 @@ class Runner:
         for row in done:
             step = by_num[row.step]
             row.fingerprint = fingerprint.step_fingerprint(step, self.source_fingerprints, local)
-            row.learner_fingerprints = self._learner_part(step)
-            row.save(update_fields=["fingerprint", "learner_fingerprints", "updated_on"])
+            row.save(update_fields=["fingerprint", "updated_on"])
+        record.learner_fingerprints = self._learner_part()
 
-    def _learner_part(self, step: Step) -> dict:
-        """What the step read per learner bucket, as recorded with its global fingerprint;
-        empty when it could not be computed (the next run then runs the step in full)."""
-        part: dict = {"buckets": fingerprint.BUCKETS}
-        copies = fingerprint.learner_copies(step)
-        if copies:
-            rows = self.step_rows.get(step.num)
-            if rows is None:
-                return {}
-            part["rows"] = rows
-            part["tables"] = {name: self.source_fingerprints[name] for name in copies}
-        if fingerprint.reads_map(step):
-            if self.map_fingerprints is None:
-                return {}
+    def _learner_part(self) -> dict:
+        """What the run's steps read per learner bucket; a copy (or the map) that could not
+        be digested is left out, so that the next run reading it runs in full."""
+        tables = {
+            name: {key: state[key] for key in ("whole", "max_id", "buckets")}
+            for name, state in self.tables.items()
+            if state is not None and state.get("buckets") is not None
+        }
+        part: dict = {"buckets": fingerprint.BUCKETS, "tables": tables}
+        if self.map_fingerprints is not None:
             part["map"] = self.map_fingerprints
             part["map_inputs"] = self.map_inputs
         return part
@@ -467,11 +535,8 @@ class Runner:
             self._fingerprint_staged(set(staged), mount)
         try:
             with timing.phase("plan.learner_fingerprints"), connection.cursor() as cursor:
-                # For the next run: per bucket, what each step read of its learners' rows.
-                whole = set() if self.narrowed is not None else set(staged)
-                for step in self.steps:
-                    if step.writes and step.num not in self.unchanged:
-                        self._step_rows(cursor, step, staged=whole)
+                # For the next run: per bucket, what the steps read of their learners' rows.
+                self._complete_tables(cursor, set(staged), self._recorded)
         except Exception as error:
             raise StagingFailed(
                 f"reading the MicroMasters source failed: {explain_mount_error(error, mount)}"
