@@ -30,10 +30,11 @@ from psycopg import sql
 
 from micromasters_import.engine import staging
 
-# The staged uuid of a certificate, as a format string (its braces escaped).
-HASH_AS_UUID = staging.HASH_AS_UUID.replace("{", "{{").replace("}", "}}")
 # The copies whose rows a rule compares across learners: (staged copy, the staged value,
-# the source query of the users whose rows carry one of the values `%s`).
+# the source query of the users whose rows carry one of the values `%s`). A certificate's
+# uuid is its hash read as 32 hex digits, in any case: the source is asked for the hashes
+# that lower to one of the staged uuids' digits (a comparison postgres_fdw ships; a cast to
+# uuid it does not).
 SHARED_VALUES = (
     (
         "mm_order",
@@ -44,13 +45,13 @@ SHARED_VALUES = (
         "mm_coursecert",
         "uuid",
         "SELECT DISTINCT user_id FROM {schema}.grades_micromasterscoursecertificate "
-        f"WHERE ({HASH_AS_UUID}) = ANY(%s::uuid[])",
+        "WHERE lower(hash) = ANY(%s)",
     ),
     (
         "mm_programcert",
         "uuid",
         "SELECT DISTINCT user_id FROM {schema}.grades_micromastersprogramcertificate "
-        f"WHERE ({HASH_AS_UUID}) = ANY(%s::uuid[])",
+        "WHERE lower(hash) = ANY(%s)",
     ),
 )
 # Receipts carry their transaction id inside a JSON document: the source is asked with
@@ -78,6 +79,8 @@ def sharers(cursor, schema: str, staged: set[str]) -> set[int]:
             )
         )
         values = cursor.fetchone()[0]
+        if values and column == "uuid":
+            values = [value.hex for value in values]
         if values:
             found |= _users(cursor, sql.SQL(query).format(schema=sql.Identifier(schema)), values)
     if "mm_receipt" in staged:

@@ -582,6 +582,10 @@ def _build(cursor, name, schema, mm_user_ids, on_table, counted: dict, buckets=N
             parent_ids = cursor.fetchone()[0] or []
         remote = is_foreign(cursor, schema, table.source)
         rows = None
+        if buckets is not None and table.user_column and not table.narrow:
+            ids = bucket_ids(cursor, schema, table, buckets)
+            if ids is not None:
+                mm_user_ids, buckets = ids, None
         with local_aggregation_disabled(cursor, remote and table.pushdown is not None):
             for index, (statement, params) in enumerate(
                 copy_statements(table, schema, mm_user_ids, parent_ids, remote, buckets)
@@ -604,6 +608,32 @@ def _build(cursor, name, schema, mm_user_ids, on_table, counted: dict, buckets=N
     if timing.enabled():
         cursor.execute("SELECT pg_table_size(%s)", [f"pg_temp.{name}"])
         counted["bytes"] = cursor.fetchone()[0]
+
+
+# Up to how many user ids a narrowed copy asks the source for by id (see bucket_ids).
+MAX_BUCKET_IDS = 100_000
+
+
+def bucket_ids(cursor, schema: str, table: StagedTable, buckets: Buckets) -> list[int] | None:
+    """Every user id of the buckets within the range of the copy's user ids on the source.
+
+    Asking the source for `user_id = ANY(ids)` reads the learners' rows through its index;
+    `mod(user_id, n) = ANY(buckets)` reads the whole table. The range (the column's min and
+    max, an index lookup) makes the list exact: no user id of a bucket lies outside it. None
+    (the bucket test is used) when the list would be long, or the ids are not positive.
+    """
+    source = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table.source))
+    column = sql.Identifier(table.user_column)
+    cursor.execute(sql.SQL("SELECT min({c}), max({c}) FROM {s}").format(c=column, s=source))
+    low, high = cursor.fetchone()
+    if low is None:
+        return list(buckets.also)
+    if low < 0 or (high - low) // buckets.modulus * len(buckets.buckets) > MAX_BUCKET_IDS:
+        return None
+    ids = set(buckets.also)
+    for bucket in buckets.buckets:
+        ids.update(range(low + (bucket - low) % buckets.modulus, high + 1, buckets.modulus))
+    return sorted(ids)
 
 
 def drop(cursor, names: list[str]) -> None:
