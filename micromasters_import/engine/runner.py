@@ -424,23 +424,27 @@ class Runner:
             if now is None and whole and self.narrowed is None:
                 self.tables[name] = fingerprint.staged_state(cursor, name)
                 continue
-            if now is None or now.get("buckets") is not None:
+            if now is None or self._carry(name, records):
                 continue
-            same = next(
-                (
-                    record["tables"][name]
-                    for record in records
-                    if record.get("tables", {}).get(name, {}).get("whole") == now["whole"]
-                ),
-                None,
-            )
-            if same is not None:
-                now["buckets"] = same["buckets"]
-            elif whole and self.narrowed is None:
+            if whole and self.narrowed is None:
                 state = fingerprint.staged_state(cursor, name)
                 now["buckets"] = state["buckets"] if state else None
             else:
                 now["buckets"] = fingerprint.source_buckets(cursor, self.schema, name)
+
+    def _carry(self, name: str, records: list[dict]) -> bool:
+        """Keep a recorded state's per-bucket digests for a copy whose whole digest is the
+        recorded one; whether the copy's digests are known."""
+        now = self.tables.get(name)
+        if now is None:
+            return False
+        if now.get("buckets") is None:
+            for record in records:
+                then = record.get("tables", {}).get(name, {})
+                if then.get("whole") == now["whole"] and then.get("buckets") is not None:
+                    now["buckets"] = then["buckets"]
+                    break
+        return now.get("buckets") is not None
 
     def _record_fingerprints(self, record: ImportBatch) -> None:
         """Store, on each step done in this run, the digest of its inputs as the run left
@@ -459,6 +463,8 @@ class Runner:
             step = by_num[row.step]
             row.fingerprint = fingerprint.step_fingerprint(step, self.source_fingerprints, local)
             row.save(update_fields=["fingerprint", "updated_on"])
+        for name in self._learner_tables():
+            self._carry(name, self._recorded)  # a run that staged nothing computed none
         record.learner_fingerprints = self._learner_part()
 
     def _learner_part(self) -> dict:

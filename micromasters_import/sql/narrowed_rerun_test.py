@@ -199,6 +199,13 @@ def test_a_narrowed_rerun_lands_what_a_full_run_lands(mm, drop_unique, change):
 def test_a_new_learner_imports_their_rows_and_nothing_of_anyone_else(mm):
     w = report_scenario.build()
     import_all()
+    # Runs with nothing to do in between (one after logins) keep what later runs compare with.
+    _, unchanged = import_all()
+    assert all(unchanged[num].get("unchanged_since") for num in unchanged if num != "001")
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE users_user SET last_login = now() WHERE id % 2 = 0")
+    _, unchanged = import_all()
+    assert all(unchanged[num].get("unchanged_since") for num in unchanged if num != "001")
     enrollments, grades = CourseRunEnrollment.all_objects.count(), CourseRunGrade.objects.count()
     person = new_learner(w)
     user = UserFactory._meta.model.objects.get(username=person.social.uid)
