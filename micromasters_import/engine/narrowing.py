@@ -15,7 +15,8 @@ decide differently from a full one:
   order with its reference number, whoever imported it, and orders sharing one compete;
 - certificate hashes (009, 012, 013): a uuid is unique in MITx Online, so certificates sharing
   one compete, and 013 enrolls the holder of the uuid whichever source row carries it;
-- receipt transaction ids (007): receipts sharing one compete for one transaction.
+- receipt transaction ids (007): receipts sharing one compete for one transaction (only the
+  ids MITx Online already holds need asking about, see `sharers`).
 
 `sharers` finds, on the source, the learners whose rows share such a value with the staged
 ones; the run adds them (`Buckets.also`) and stages again until no new learner appears, so
@@ -28,7 +29,7 @@ import math
 from django.db import transaction
 from psycopg import sql
 
-from micromasters_import.engine import staging
+from micromasters_import.engine import staging, timing
 
 # The copies whose rows a rule compares across learners: (staged copy, the staged value,
 # the source query of the users whose rows carry one of the values `%s`). A certificate's
@@ -82,19 +83,29 @@ def sharers(cursor, schema: str, staged: set[str]) -> set[int]:
         if values and column == "uuid":
             values = [value.hex for value in values]
         if values:
-            found |= _users(cursor, sql.SQL(query).format(schema=sql.Identifier(schema)), values)
+            with timing.phase(f"staging.sharers.{name}"):
+                found |= _users(
+                    cursor, sql.SQL(query).format(schema=sql.Identifier(schema)), values
+                )
     if "mm_receipt" in staged:
+        # Only a transaction id MITx Online holds can be shared with a receipt that matters:
+        # a receipt of an unchanged learner that 007 found eligible at the last run left its
+        # transaction id there (imported, or imported from the receipt that outranked it).
+        # One that was not eligible then is not now: its order's reference number, and its
+        # learner's link, are those of the last run, or it is staged already.
         cursor.execute(
-            "SELECT array_agg(DISTINCT transaction_id) FROM pg_temp.mm_receipt "
-            "WHERE transaction_id IS NOT NULL AND transaction_id <> ''"
+            "SELECT array_agg(DISTINCT r.transaction_id) FROM pg_temp.mm_receipt r "
+            "WHERE r.transaction_id <> '' AND EXISTS (SELECT 1 FROM ecommerce_transaction t "
+            "WHERE t.transaction_id = r.transaction_id)"
         )
         ids = cursor.fetchone()[0]
         if ids:
-            found |= _users(
-                cursor,
-                sql.SQL(RECEIPTS).format(schema=sql.Identifier(schema)),
-                [json.dumps({"transaction_id": value}) for value in _json_values(ids)],
-            )
+            with timing.phase("staging.sharers.mm_receipt"):
+                found |= _users(
+                    cursor,
+                    sql.SQL(RECEIPTS).format(schema=sql.Identifier(schema)),
+                    [json.dumps({"transaction_id": value}) for value in _json_values(ids)],
+                )
     return found
 
 
