@@ -88,15 +88,20 @@ def sharers(cursor, schema: str, staged: set[str]) -> set[int]:
                     cursor, sql.SQL(query).format(schema=sql.Identifier(schema)), values
                 )
     if "mm_receipt" in staged:
-        # Only a transaction id MITx Online holds can be shared with a receipt that matters:
-        # a receipt of an unchanged learner that 007 found eligible at the last run left its
-        # transaction id there (imported, or imported from the receipt that outranked it).
-        # One that was not eligible then is not now: its order's reference number, and its
-        # learner's link, are those of the last run, or it is staged already.
+        # Only a transaction id MITx Online holds on another order than the receipt's own can
+        # be shared with a receipt that matters. A receipt of an unchanged learner that 007
+        # found eligible at the last run left its transaction id there, on its own order (or
+        # on the order of the receipt that outranked it), and one that was not eligible then
+        # is not now: its order's reference number and its learner's link are those of the
+        # last run, or it is staged already (a shared reference number). Had it outranked
+        # the staged receipt, the id would be on its order, not on the staged receipt's.
         cursor.execute(
             "SELECT array_agg(DISTINCT r.transaction_id) FROM pg_temp.mm_receipt r "
+            "LEFT JOIN pg_temp.mm_order o ON o.id = r.order_id "
             "WHERE r.transaction_id <> '' AND EXISTS (SELECT 1 FROM ecommerce_transaction t "
-            "WHERE t.transaction_id = r.transaction_id)"
+            "LEFT JOIN ecommerce_order eo ON eo.id = t.order_id "
+            "WHERE t.transaction_id = r.transaction_id "
+            "AND eo.reference_number IS DISTINCT FROM o.reference_number)"
         )
         ids = cursor.fetchone()[0]
         if ids:
