@@ -477,9 +477,7 @@ class ImportRunAdmin(LedgerAdmin):
     def get_queryset(self, request):
         # the import run of each row, found in the same query as the rows
         run = ImportBatch.objects.filter(batch=OuterRef("batch")).values("pk")[:1]
-        # The per-bucket digests (tens of kB a row) are for the next run, never shown here.
-        rows = super().get_queryset(request).defer("learner_fingerprints")
-        return rows.annotate(run_pk=Subquery(run))
+        return super().get_queryset(request).annotate(run_pk=Subquery(run))
 
     @admin.display(description="Import run")
     def run_link(self, obj):
@@ -621,6 +619,10 @@ class ImportBatchAdmin(LedgerAdmin):
         (None, {"fields": ("batch", "run_by", ("created_on", "finished_on"), "dry_run")}),
         ("Details", {"classes": ("collapse",), "fields": ("options", "invariants")}),
     ]
+
+    def get_queryset(self, request):
+        # The per-bucket digests (hundreds of kB a run) are for the next run, never shown here.
+        return super().get_queryset(request).defer("learner_fingerprints")
 
     @admin.display(description="Run", ordering="batch")
     def short_batch(self, obj):
