@@ -21,13 +21,17 @@ A live source changes all the time, but only in some learners' rows: a new learn
 a grade is corrected. So what a step reads is split in two. The rows of each learner (every
 staged copy keyed by a MicroMasters user, directly by `user_column` or through its `parent`
 order, and the learner's entry in the identity map `mm_learner`) are fingerprinted per learner
-bucket, `user_id mod BUCKETS`, in one shipped `GROUP BY` per table; everything else (the
-step's SQL, the staging definitions, course runs, exams, tiers, the mappings, the MITx Online
-tables it reads, including those earlier steps write) is the step's "global" fingerprint, as
-before. The identity map reads `users_user` and the learners' links only: its per-bucket
-digests (`map_digests`) replace their whole-table fingerprints, so a new MITx Online account
-changes only the buckets of the learners it links. When a step's global fingerprint is the
-same as at the end of its last successful run and only some buckets differ, the runner
+bucket, `user_id mod BUCKETS`; everything else (the step's SQL, the staging definitions,
+course runs, exams, tiers, the mappings, the MITx Online tables it reads, including those
+earlier steps write) is the step's "global" fingerprint, as before. The identity map reads
+`users_user` and the learners' links only: its per-bucket digests (`map_digests`) replace
+their whole-table fingerprints, so a new MITx Online account changes only the buckets of the
+learners it links. A run records, once (on its ImportBatch), each learner copy's digest, its
+highest id and its per-bucket digests, exact sums so that parts add up. The next run reads
+each copy in one shipped aggregate split at that id (`split_fingerprint`): unchanged, nothing
+more is read; only gained rows, their buckets are read through the primary key; otherwise
+every bucket is digested on the source (`source_buckets`). When a step's global fingerprint
+is the same as at the end of its last successful run and only some buckets differ, the runner
 re-imports only the learners of those buckets (see runner._plan and narrowing.py).
 """
 
