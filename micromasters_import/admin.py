@@ -617,6 +617,10 @@ class ImportBatchAdmin(LedgerAdmin):
         ("Details", {"classes": ("collapse",), "fields": ("options", "invariants")}),
     ]
 
+    def get_queryset(self, request):
+        # The per-bucket digests (hundreds of kB a run) are for the next run, never shown here.
+        return super().get_queryset(request).defer("learner_fingerprints")
+
     @admin.display(description="Run", ordering="batch")
     def short_batch(self, obj):
         return short_batch(obj.batch)

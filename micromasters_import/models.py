@@ -151,6 +151,13 @@ class ImportBatch(TimestampedModel):
     options = models.JSONField(default=dict, blank=True)
     dry_run = models.BooleanField(default=False)
     finished_on = models.DateTimeField(null=True, blank=True)
+    learner_fingerprints = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Per learner bucket, digests of the learners' source rows and identity map "
+        "the run's steps read, as the run left them (a re-run imports only the learners "
+        "whose rows changed)",
+    )
     invariants = models.JSONField(
         default=list, blank=True, help_text="Post-run checks: name, status, detail, sample ids"
     )

@@ -16,6 +16,23 @@ MITx Online table that a live site keeps changing in columns no step reads is ha
 columns the steps read only (`LOCAL_COLUMNS`): users log in (`last_login`) and edit their
 profiles all the time, and that must not make a re-run redo every step; a new account, or a
 changed username, does. Every other MITx Online table is hashed whole.
+
+A live source changes all the time, but only in some learners' rows: a new learner signs up,
+a grade is corrected. So what a step reads is split in two. The rows of each learner (every
+staged copy keyed by a MicroMasters user, directly by `user_column` or through its `parent`
+order, and the learner's entry in the identity map `mm_learner`) are fingerprinted per learner
+bucket, `user_id mod BUCKETS`; everything else (the step's SQL, the staging definitions,
+course runs, exams, tiers, the mappings, the MITx Online tables it reads, including those
+earlier steps write) is the step's "global" fingerprint, as before. The identity map reads
+`users_user` and the learners' links only: its per-bucket digests (`map_digests`) replace
+their whole-table fingerprints, so a new MITx Online account changes only the buckets of the
+learners it links. A run records, once (on its ImportBatch), each learner copy's digest, its
+highest id and its per-bucket digests, exact sums so that parts add up. The next run reads
+each copy in one shipped aggregate split at that id (`split_fingerprint`): unchanged, nothing
+more is read; only gained rows, their buckets are read through the primary key; otherwise
+every bucket is digested on the source (`source_buckets`). When a step's global fingerprint
+is the same as at the end of its last successful run and only some buckets differ, the runner
+re-imports only the learners of those buckets (see runner._plan and narrowing.py).
 """
 
 import hashlib
@@ -70,11 +87,15 @@ def copied_columns(table: staging.StagedTable) -> list[str] | None:
     return kept if read <= set(kept) else None
 
 
-def _row_hash(columns: list[str]) -> sql.Composable:
+def _row_hash(columns: list[str], alias: str | None = None) -> sql.Composable:
     return sql.SQL(" # ").join(
-        sql.SQL("hash_array_extended(ARRAY[{}], {})").format(sql.Identifier(column), n)
+        sql.SQL("hash_array_extended(ARRAY[{}], {})").format(_column(column, alias), n)
         for n, column in enumerate(columns)
     )
+
+
+def _column(column: str, alias: str | None) -> sql.Composable:
+    return sql.Identifier(alias, column) if alias else sql.Identifier(column)
 
 
 def source_fingerprint(cursor, schema: str, name: str) -> str:
@@ -103,21 +124,26 @@ def staged_fingerprint(cursor, name: str) -> str | None:
     the source query would hash, and scanning it locally spares reading the source again.
     Returns None for a copy that cannot be fingerprinted this way.
     """
-    table = staging.STAGED_TABLES[name]
-    columns = copied_columns(table)
-    if columns is not None:
-        row_hash = _row_hash(columns)
-    else:
-        row_hash = _with_source_hash(table)
-        if row_hash is None:
-            return None
+    row_hash = _staged_row_hash(staging.STAGED_TABLES[name])
+    if row_hash is None:
+        return None
     return _digest(
         cursor,
         sql.SQL("SELECT count(*), sum({}) FROM pg_temp.{}").format(row_hash, sql.Identifier(name)),
     )
 
 
-def _with_source_hash(table: staging.StagedTable) -> sql.Composable | None:
+def _staged_row_hash(table: staging.StagedTable, alias: str | None = None):
+    """The row hash `source_fingerprint` computes, over the staged copy; None if it cannot be."""
+    columns = copied_columns(table)
+    if columns is not None:
+        return _row_hash(columns, alias)
+    return _with_source_hash(table, alias)
+
+
+def _with_source_hash(
+    table: staging.StagedTable, alias: str | None = None
+) -> sql.Composable | None:
     """The row hash of a copy that keeps the source's hash of what it does not keep.
 
     A copy with a `SOURCE_HASH` column (the cached enrollments: their JSON is read on the
@@ -135,11 +161,11 @@ def _with_source_hash(table: staging.StagedTable) -> sql.Composable | None:
         [
             *(
                 sql.SQL("hash_array_extended(ARRAY[{}], {})").format(
-                    sql.Identifier(column), read.index(column)
+                    _column(column, alias), read.index(column)
                 )
                 for column in kept
             ),
-            sql.Identifier(staging.SOURCE_HASH),
+            _column(staging.SOURCE_HASH, alias),
         ]
     )
 
@@ -188,12 +214,16 @@ def local_fingerprints(cursor, steps: list[Step]) -> dict[str, str]:
 def source_fingerprints(
     cursor, schema: str, steps: list[Step], staged: set[str] = frozenset()
 ) -> dict[str, str]:
-    """The fingerprint of every source copy the given steps depend on.
+    """The whole-table fingerprint of every source copy the given steps read that is not read
+    per learner (see `split_fingerprint`), and of the learners' links (see `map_inputs`).
 
     `staged` names the copies staged whole in this transaction: those whose kept columns
     determine them are hashed locally (`staged_fingerprint`), the rest on the source.
     """
-    names = sorted(set().union(*(source_copies(step) for step in steps)))
+    names = sorted(
+        set().union(*(global_copies(step) for step in steps))
+        | ({LINKS} if any(reads_map(step) for step in steps) else set())
+    )
     found = {}
     for name in names:
         local = staged_fingerprint(cursor, name) if name in staged else None
@@ -202,12 +232,240 @@ def source_fingerprints(
 
 
 def step_fingerprint(step: Step, sources: dict[str, str], local: dict[str, str]) -> str:
-    """One digest of a step's SQL, its staging definitions and everything it reads."""
-    parts = [step.checksum]
+    """One digest of a step's SQL, its staging definitions and everything it reads that is
+    not fingerprinted per learner bucket (`split_fingerprint`, `map_digests`): its global part."""
+    parts = [step.checksum, f"buckets={BUCKETS}"]
+    copies = set(global_copies(step))
     for name in staging.closure(step.staged_tables):
         definition = staging.STAGED_TABLES.get(name) or staging.DERIVED_TABLES.get(name)
         parts.append(f"{name}={definition!r}")
-        if name in sources:
+        if name in copies:
             parts.append(f"{name}:{sources[name]}")
-    parts += [f"{table}:{local[table]}" for table in sorted(local_tables(step))]
+    parts += [f"{table}:{local[table]}" for table in sorted(global_local_tables(step))]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+# -- per learner bucket ----------------------------------------------------------------------
+
+# How many buckets learners are spread over (`user_id mod BUCKETS`): a change confined to a
+# few learners re-imports the learners of a few buckets, about 1/1024 of them each.
+BUCKETS = 1024
+# The bucket of rows that belong to no learner (a line whose order is missing): a change there
+# is a global change.
+NO_LEARNER = "none"
+# The learners' links to MITx Online accounts: read only through the identity map, whose
+# per-bucket digests cover them.
+LINKS = "mm_mitxonline_uid"
+MAP = "mm_learner"
+MAP_COLUMNS = ("mm_user_id", "uid", "user_id", "ambiguous")
+
+
+def reads_map(step: Step) -> bool:
+    """Whether the step reaches MITx Online accounts through the identity map."""
+    return MAP in staging.closure(step.staged_tables)
+
+
+def learner_keyed(name: str) -> bool:
+    """Whether every row of a staged copy belongs to one MicroMasters user."""
+    table = staging.STAGED_TABLES.get(name)
+    return bool(table and (table.user_column or table.parent))
+
+
+def learner_copies(step: Step) -> list[str]:
+    """The source copies a step reads that are fingerprinted per learner bucket.
+
+    The links are left out when the step reads them only through the identity map, which is
+    fingerprinted per bucket on its own (`map_digests`).
+    """
+    return [
+        name
+        for name in source_copies(step)
+        if learner_keyed(name) and (name != LINKS or name in step.staged_tables)
+    ]
+
+
+def global_copies(step: Step) -> list[str]:
+    """The source copies a step reads that are part of its global fingerprint."""
+    keyed = set(learner_copies(step))
+    covered = {LINKS} if reads_map(step) and LINKS not in step.staged_tables else set()
+    return [name for name in source_copies(step) if name not in keyed | covered]
+
+
+def global_local_tables(step: Step) -> set[str]:
+    """The MITx Online tables in a step's global fingerprint: all it reads, except
+    `users_user` when the step reads it only through the identity map."""
+    tables = local_tables(step)
+    direct = set(LOCAL_TABLE.findall(COMMENT.sub("", step.sql)))
+    if reads_map(step) and "users_user" not in direct:
+        tables.discard("users_user")
+    return tables
+
+
+def _rows(cursor, query: sql.Composable) -> list | None:
+    """The rows of a fingerprint query; None if it cannot be computed (e.g. unhashable)."""
+    try:
+        with transaction.atomic():
+            cursor.execute(query)
+            return cursor.fetchall()
+    except DatabaseError:
+        return None
+
+
+def raw(count, total) -> str:
+    """A count and a sum of row hashes, exact, so that two parts add up to the whole."""
+    return f"{int(count or 0)}:{int(total or 0)}"
+
+
+def add(first: str, second: str) -> str:
+    """The raw digest of the union of two disjoint sets of rows."""
+    (count, total), (more, extra) = (part.split(":") for part in (first, second))
+    return f"{int(count) + int(more)}:{int(total) + int(extra)}"
+
+
+def plus(buckets: dict[str, str], more: dict[str, str]) -> dict[str, str]:
+    """Per-bucket digests with the digests of more rows added."""
+    return {key: add(buckets.get(key, "0:0"), more.get(key, "0:0")) for key in {*buckets, *more}}
+
+
+def _bucket_key(key) -> str:
+    return NO_LEARNER if key is None else str(int(key))
+
+
+def _learner_of(table, parent_relation):
+    """The expression of a row's learner, and the join it needs (a line's is its order's)."""
+    if table.user_column:
+        return sql.SQL("t.{}").format(sql.Identifier(table.user_column)), sql.SQL("")
+    column, parent = table.parent
+    return (
+        sql.SQL("p.{}").format(sql.Identifier(staging.STAGED_TABLES[parent].user_column)),
+        sql.SQL(" LEFT JOIN {} AS p ON p.id = t.{}").format(
+            parent_relation, sql.Identifier(column)
+        ),
+    )
+
+
+def _where(*conditions) -> sql.Composable:
+    conditions = [condition for condition in conditions if condition is not None]
+    if not conditions:
+        return sql.SQL("")
+    return sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conditions)
+
+
+def _source(schema: str, table: str) -> sql.Composable:
+    return sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+
+
+def _source_hash(table) -> sql.Composable:
+    return _row_hash(copied_columns(table) or sorted(table.source_columns()), "t")
+
+
+def split_fingerprint(cursor, schema: str, name: str, upto: int | None) -> dict | None:
+    """A learner copy's source rows, on the source, in one shipped aggregate: the whole
+    table's digest, the part with ids up to `upto` (the last run's highest id), the highest id.
+
+    When the part up to `upto` is what the whole was at the last run, the table has only
+    gained rows since: their learners are all that changed (`source_buckets(above=upto)`).
+    """
+    table = staging.STAGED_TABLES[name]
+    old = sql.SQL("t.id <= {}").format(upto) if upto is not None else sql.SQL("true")
+    where = sql.SQL(table.where) if table.where else None
+    rows = _rows(
+        cursor,
+        sql.SQL("SELECT {}, count(*), sum({}), max(t.id) FROM {} AS t{} GROUP BY 1").format(
+            old, _source_hash(table), _source(schema, table.source), _where(where)
+        ),
+    )
+    if rows is None:
+        return None
+    parts = {bool(key): (raw(count, total), top) for key, count, total, top in rows}
+    whole = add(parts.get(True, ("0:0",))[0], parts.get(False, ("0:0",))[0])
+    tops = [top for _, top in parts.values() if top is not None]
+    return {
+        "whole": whole,
+        "old": parts.get(True, ("0:0",))[0],
+        "upto": upto,
+        "max_id": max(tops) if tops else None,
+    }
+
+
+def source_buckets(cursor, schema: str, name: str, above: int | None = None) -> dict | None:
+    """Per learner bucket, the raw digest of a copy's source rows (those with ids `above`
+    a value, if given), on the source.
+
+    Grouped per learner first, then per bucket: grouped by a bucket, a source planner that
+    cannot tell how few buckets there are sorts every row whole (JSON documents included)
+    before hashing it; grouped by the indexed user column, it hashes each row as it reads it.
+    postgres_fdw ships the inner aggregate (a line or receipt joined to its order on the same
+    server too); one row per learner comes back.
+    """
+    table = staging.STAGED_TABLES[name]
+    parent = staging.STAGED_TABLES[table.parent[1]].source if table.parent else None
+    learner, join = _learner_of(table, _source(schema, parent) if parent else None)
+    newer = sql.SQL("t.id > {}").format(above) if above is not None else None
+    rows = _rows(
+        cursor,
+        sql.SQL(
+            "SELECT mod(learner, {}), sum(rows), sum(total) FROM (SELECT {} AS learner, "
+            "count(*) AS rows, sum({}) AS total FROM {} AS t{}{} GROUP BY 1) AS per_learner "
+            "GROUP BY 1"
+        ).format(
+            BUCKETS,
+            learner,
+            _source_hash(table),
+            _source(schema, table.source),
+            join,
+            _where(sql.SQL(table.where) if table.where else None, newer),
+        ),
+    )
+    if rows is None:
+        return None
+    return {_bucket_key(key): raw(count, total) for key, count, total in rows}
+
+
+def staged_state(cursor, name: str) -> dict | None:
+    """The same digests, per bucket, over a copy (and its parent) staged whole just now:
+    one local pass gives the buckets, hence the whole, and the highest id."""
+    table = staging.STAGED_TABLES[name]
+    row_hash = _staged_row_hash(table, "t")
+    if row_hash is None:
+        return None
+    parent = sql.SQL("pg_temp.{}").format(sql.Identifier(table.parent[1])) if table.parent else None
+    learner, join = _learner_of(table, parent)
+    rows = _rows(
+        cursor,
+        sql.SQL(
+            "SELECT mod({}, {}), count(*), sum({}), max(t.id) FROM pg_temp.{} AS t{} GROUP BY 1"
+        ).format(learner, BUCKETS, row_hash, sql.Identifier(name), join),
+    )
+    if rows is None:
+        return None
+    buckets = {_bucket_key(key): raw(count, total) for key, count, total, _ in rows}
+    whole = "0:0"
+    for digest in buckets.values():
+        whole = add(whole, digest)
+    tops = [top for *_, top in rows if top is not None]
+    return {"whole": whole, "max_id": max(tops) if tops else None, "buckets": buckets}
+
+
+def map_digests(cursor) -> dict[str, str] | None:
+    """Per learner bucket, the digest of the identity map as staged (whole) in this session."""
+    rows = _rows(
+        cursor,
+        sql.SQL(
+            "SELECT mod(t.mm_user_id, {}), count(*), sum({}) FROM pg_temp.{} AS t GROUP BY 1"
+        ).format(BUCKETS, _row_hash(list(MAP_COLUMNS), "t"), sql.Identifier(MAP)),
+    )
+    if rows is None:
+        return None
+    return {_bucket_key(key): raw(count, total) for key, count, total in rows}
+
+
+def map_inputs(sources: dict[str, str], local: dict[str, str]) -> str:
+    """What the identity map is computed from, as one value: when it is the same as a run's,
+    that run's map digests are still the map's (the map is not built to find out)."""
+    return f"users_user:{local.get('users_user')}|{LINKS}:{sources.get(LINKS)}"
+
+
+def differing(now: dict[str, str], then: dict[str, str]) -> set[str]:
+    """The buckets whose digests differ (present on one side only included)."""
+    return {key for key in set(now) | set(then) if now.get(key) != then.get(key)}

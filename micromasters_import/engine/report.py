@@ -13,6 +13,7 @@ import json
 from django.core.exceptions import ValidationError
 
 from micromasters_import.engine import outcomes
+from micromasters_import.engine.fingerprint import BUCKETS
 from micromasters_import.models import ImportBatch, ImportRun
 
 STATUS_MARK = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "info": "INFO", "n/a": " n/a"}
@@ -53,6 +54,7 @@ def step_entry(row: ImportRun) -> dict:
         "name": row.name,
         "status": step_status(row),
         "unchanged_since": report.get("unchanged_since"),
+        "narrowed_to": report.get("narrowed_to"),
         "seconds": row.seconds,
         "candidates": report.get("candidates", 0),
         "inserted": report.get("inserted", 0),
@@ -130,6 +132,8 @@ def as_table(data: dict) -> str:
             lines.append(f"    {outcomes.describe(code):<60} {count:>8}{ids}")
         if entry.get("unchanged_since"):
             lines.append(f"    unchanged since run {entry['unchanged_since']}: nothing to do")
+        if entry.get("narrowed_to"):
+            lines.append(f"    {narrowed_text(entry['narrowed_to'])}")
         if entry["error"]:
             lines.append(f"    error: {entry['error']}")
     if data["invariants"]:
@@ -144,3 +148,12 @@ def as_table(data: dict) -> str:
 
 
 RENDERERS = {"table": as_table, "json": as_json, "csv": as_csv}
+
+
+def narrowed_text(narrowed: dict) -> str:
+    """One line for a step run narrowed to the learners whose rows changed."""
+    return (
+        f"narrowed to {narrowed['learners']} learner(s) whose rows changed since run "
+        f"{narrowed['since']} ({narrowed['buckets']} of {BUCKETS} learner buckets): "
+        "the counts are of their rows only"
+    )

@@ -9,6 +9,11 @@ step runs inside the run's one transaction), and a step's `done` commits in the 
 transaction as its rows, so a run killed at any moment leaves a ledger that says what
 happened: `ledger.close_interrupted` later marks the step that was running interrupted and
 the steps that never started not run.
+
+Before any step runs, `_plan` compares what every step reads with what it read at the end of
+its last successful run (see fingerprint.py): the leading steps with nothing changed are
+skipped; when what changed is confined to some learners' rows, the other steps run narrowed
+to those learners (see narrowing.py); otherwise they run in full.
 """
 
 import time
@@ -24,6 +29,7 @@ from micromasters_import.engine import (
     invariants,
     ledger,
     lock,
+    narrowing,
     outcomes,
     staging,
     timing,
@@ -85,6 +91,16 @@ class Runner:
     unchanged: dict[str, ImportRun] = field(default_factory=dict)
     carried_from: ImportBatch | None = None
     source_fingerprints: dict[str, str] = field(default_factory=dict)
+    # Per copy read per learner, its state: whole digest, highest id, per-bucket digests
+    # (computed only when needed); the identity map's per-bucket digests, and its inputs.
+    tables: dict[str, dict | None] = field(default_factory=dict)
+    map_fingerprints: dict[str, str] | None = None
+    _recorded: list[dict] = field(default_factory=list, repr=False)
+    map_inputs: str = ""
+    # The learners a narrowed run re-imports (None: a full run), as the report says it.
+    narrowed: staging.Buckets | None = None
+    narrowed_to: dict = field(default_factory=dict)
+    _fingerprinted: bool = field(default=False, repr=False)
     _side: object = field(default=None, repr=False)  # a second session, for start times
 
     def run(self) -> list[StepResult]:
@@ -123,7 +139,7 @@ class Runner:
             with timing.phase("staging.drop"), connection.cursor() as cursor:
                 staging.drop(cursor, staged)
             with timing.phase("fingerprints.record"):
-                self._record_fingerprints()
+                self._record_fingerprints(record)
             with timing.phase("ledger.finish"):
                 record.finished_on = now_in_utc()
                 record.invariants = [check.as_dict() for check in self.checks]
@@ -131,12 +147,22 @@ class Runner:
         return self.results
 
     def _check(self) -> None:
-        """The post-run invariants, while the staged source still exists."""
+        """The post-run invariants, while the staged source still exists.
+
+        In a narrowed run the staged source holds the re-imported learners' rows only (and the
+        whole identity map): the checks run over that and the whole target, and say so.
+        """
         if self.carried_from is not None:
             self.checks = self._carried_checks(self.carried_from)
             return
         with timing.phase("checks"), connection.cursor() as cursor:
             self.checks = invariants.run_checks(cursor)
+        if self.narrowed is not None:
+            for check in self.checks:
+                check.detail = (
+                    f"{check.detail} (narrowed run: the source rows checked are those of the "
+                    f"{self.narrowed_to['learners']} learner(s) re-imported)"
+                )
 
     def _unchanged_batch(self) -> ImportBatch | None:
         """The run whose end state this run finds untouched, if it covers what the checks read.
@@ -220,62 +246,240 @@ class Runner:
 
     # -- execution ------------------------------------------------------------------------
 
-    def _plan(self) -> None:
-        """Find the leading steps whose inputs are unchanged since their last successful run.
+    def _plan(self, staged: list[str]) -> None:
+        """Decide, before any step runs, which steps to skip and whether to narrow the rest.
 
-        Only a leading run of steps is skipped: once one step executes, it may add rows the
-        next steps read, so every later step executes too. Computed in the staging
-        transaction, so the source fingerprints describe the very rows that are staged.
+        Every selected step's inputs are compared with what it read at the end of its last
+        successful run: its global fingerprint, and its learners' rows and identity map per
+        bucket. The leading steps with nothing changed are skipped: once one step executes,
+        it may add rows the next steps read, so every later step executes too. If every step
+        that executes has the same global fingerprint and only some buckets differ, they all
+        run narrowed to the learners of those buckets; otherwise in full. Computed in the
+        staging transaction, so the fingerprints describe the very rows that are staged.
         """
         self.unchanged = {}
-        self.source_fingerprints = {}
+        self.narrowed = None
+        writing = [step for step in self.steps if step.writes]  # a check (001) always runs
+        last = {
+            step.num: ImportRun.objects.filter(step=step.num, status=ImportRun.DONE)
+            .exclude(fingerprint="")
+            .order_by("-id")
+            .first()
+            for step in writing
+        }
+        if self.recheck or not writing or last[writing[0].num] is None:
+            # Nothing can be skipped or narrowed: the source is fingerprinted once staged,
+            # mostly from the staged copies (see _fingerprint_staged).
+            return
+        records = self._records(last)
+        self._recorded = list(records.values())
         with connection.cursor() as cursor:
-            local = None
-            for step in self.steps:
-                if not step.writes:
-                    continue  # a check (001) always runs, and adds nothing later steps read
-                last = (
-                    ImportRun.objects.filter(step=step.num, status=ImportRun.DONE)
-                    .exclude(fingerprint="")
-                    .order_by("-id")
-                    .first()
+            with timing.phase("plan.source_fingerprints"):
+                self.source_fingerprints = fingerprint.source_fingerprints(
+                    cursor, self.schema, self.steps
                 )
-                if self.recheck or last is None:
-                    # Nothing can be skipped: the source is fingerprinted once staged, mostly
-                    # from the staged copies (see _fingerprint_staged).
-                    break
-                if not self.source_fingerprints:
-                    with timing.phase("plan.source_fingerprints"):
-                        self.source_fingerprints = fingerprint.source_fingerprints(
-                            cursor, self.schema, self.steps
-                        )
-                if local is None:
-                    with timing.phase("plan.local_fingerprints"):
-                        local = fingerprint.local_fingerprints(cursor, self.steps)
-                if last.fingerprint != fingerprint.step_fingerprint(
-                    step, self.source_fingerprints, local
-                ):
-                    break
-                self.unchanged[step.num] = last
+                for name in self._learner_tables():
+                    upto = next(
+                        (
+                            record["tables"][name].get("max_id")
+                            for record in records.values()
+                            if name in record.get("tables", {})
+                        ),
+                        None,
+                    )
+                    self.tables[name] = fingerprint.split_fingerprint(
+                        cursor, self.schema, name, upto
+                    )
+            with timing.phase("plan.local_fingerprints"):
+                local = fingerprint.local_fingerprints(cursor, self.steps)
+            self.map_inputs = fingerprint.map_inputs(self.source_fingerprints, local)
+            self._fingerprinted = True
+            changes = {
+                step.num: self._changed_buckets(
+                    cursor, step, last[step.num], records.get(step.num, {}), local, staged
+                )
+                for step in writing
+            }
+        buckets: set[str] = set()
+        since = None
+        for step in writing:
+            change = changes[step.num]
+            if since is None and change == set():
+                self.unchanged[step.num] = last[step.num]
+                continue
+            if change is None:
+                buckets = set()
+                break
+            buckets |= change
+            since = since or str(last[step.num].batch)
+        if buckets:
+            self.narrowed = staging.Buckets(
+                fingerprint.BUCKETS, tuple(sorted(int(key) for key in buckets))
+            )
+            self.narrowed_to = {"learners": 0, "buckets": len(buckets), "since": since}
         self.carried_from = self._unchanged_batch()
 
-    def _record_fingerprints(self) -> None:
-        """Store, on each step done in this run, the digest of its inputs as the run left them."""
+    def _learner_tables(self) -> list[str]:
+        """The copies the selected steps read per learner."""
+        writing = [step for step in self.steps if step.writes]
+        return sorted(set().union(*(fingerprint.learner_copies(step) for step in writing)))
+
+    @staticmethod
+    def _records(last: dict[str, ImportRun | None]) -> dict[str, dict]:
+        """Per step, what its last successful run recorded per learner bucket."""
+        batches = {row.batch for row in last.values() if row is not None}
+        recorded = {
+            record.batch: record.learner_fingerprints or {}
+            for record in ImportBatch.objects.filter(batch__in=batches)
+        }
+        records = {}
+        for num, row in last.items():
+            record = recorded.get(row.batch, {}) if row is not None else {}
+            if record.get("buckets") == fingerprint.BUCKETS:
+                records[num] = record
+        return records
+
+    def _changed_buckets(self, cursor, step, last, record, local, staged) -> set[str] | None:
+        """The learner buckets whose inputs of this step changed since its last successful
+        run; None when something else changed (or cannot be compared): a full run."""
+        if last is None or last.fingerprint != fingerprint.step_fingerprint(
+            step, self.source_fingerprints, local
+        ):
+            return None
+        changed: set[str] = set()
+        for name in fingerprint.learner_copies(step):
+            then, now = record.get("tables", {}).get(name), self.tables.get(name)
+            if then is None or now is None:
+                return None
+            if now["whole"] == then["whole"]:
+                continue  # every learner's rows as they were
+            with timing.phase("plan.learner_fingerprints"):
+                found = self._changed_rows(cursor, name, then)
+            if found is None:
+                return None
+            changed |= found
+        if fingerprint.reads_map(step):
+            if "map" not in record:
+                return None
+            if record.get("map_inputs") == self.map_inputs:
+                # Built from the same links and accounts: the map is the one recorded.
+                self.map_fingerprints = self.map_fingerprints or record["map"]
+            else:
+                current = self._map_fingerprints(cursor, staged)
+                if current is None:
+                    return None
+                changed |= fingerprint.differing(current, record["map"])
+        return None if fingerprint.NO_LEARNER in changed else changed
+
+    def _changed_rows(self, cursor, name: str, then: dict) -> set[str] | None:
+        """The buckets whose rows of one copy differ from a recorded state of it.
+
+        When the source has only gained rows since (its rows up to the recorded highest id
+        are what the whole was), the new rows' buckets are all that changed, read through
+        the primary key; otherwise every bucket is digested and compared.
+        """
+        now = self.tables[name]
+        appended = (
+            not staging.STAGED_TABLES[name].parent
+            and now["upto"] is not None
+            and now["upto"] == then.get("max_id")
+            and now["old"] == then["whole"]
+        )
+        if appended:
+            added = fingerprint.source_buckets(cursor, self.schema, name, above=now["upto"])
+            if added is None:
+                return None
+            if now.get("buckets") is None:
+                now["buckets"] = fingerprint.plus(then["buckets"], added)
+            return set(added)
+        if now.get("buckets") is None:
+            now["buckets"] = fingerprint.source_buckets(cursor, self.schema, name)
+        if now["buckets"] is None:
+            return None
+        return fingerprint.differing(now["buckets"], then["buckets"])
+
+    def _map_fingerprints(self, cursor, staged: list[str]) -> dict[str, str] | None:
+        """Stage the links and build the identity map whole (once), and digest it."""
+        if fingerprint.MAP not in staged:
+            with timing.phase("plan.identity_map"):
+                staged.extend(
+                    staging.stage(
+                        cursor,
+                        {fingerprint.MAP},
+                        self.schema,
+                        on_table=self.on_table_staged,
+                        keep=frozenset(staged),
+                    )
+                )
+                self.map_fingerprints = fingerprint.map_digests(cursor)
+        return self.map_fingerprints
+
+    def _complete_tables(self, cursor, staged: set[str], records: list[dict]) -> None:
+        """Every learner copy's per-bucket digests, for the next run: kept from a recorded
+        state with the same whole digest, else computed (over the copy if staged whole)."""
+        for name in self._learner_tables():
+            now = self.tables.get(name)
+            table = staging.STAGED_TABLES[name]
+            whole = name in staged and (not table.parent or table.parent[1] in staged)
+            if now is None and whole and self.narrowed is None:
+                self.tables[name] = fingerprint.staged_state(cursor, name)
+                continue
+            if now is None or self._carry(name, records):
+                continue
+            if whole and self.narrowed is None:
+                state = fingerprint.staged_state(cursor, name)
+                now["buckets"] = state["buckets"] if state else None
+            else:
+                now["buckets"] = fingerprint.source_buckets(cursor, self.schema, name)
+
+    def _carry(self, name: str, records: list[dict]) -> bool:
+        """Keep a recorded state's per-bucket digests for a copy whose whole digest is the
+        recorded one; whether the copy's digests are known."""
+        now = self.tables.get(name)
+        if now is None:
+            return False
+        if now.get("buckets") is None:
+            for record in records:
+                then = record.get("tables", {}).get(name, {})
+                if then.get("whole") == now["whole"] and then.get("buckets") is not None:
+                    now["buckets"] = then["buckets"]
+                    break
+        return now.get("buckets") is not None
+
+    def _record_fingerprints(self, record: ImportBatch) -> None:
+        """Store, on each step done in this run, the digest of its inputs as the run left
+        them, and on the run, what its steps read per learner bucket."""
         done = [
             row
             for row in ImportRun.objects.filter(batch=self.batch, status=ImportRun.DONE)
             if row.step in {step.num for step in self.steps}
         ]
-        if not done or not self.source_fingerprints:
+        if not done or not self._fingerprinted:
             return
         by_num = {step.num: step for step in self.steps}
         with connection.cursor() as cursor:
             local = fingerprint.local_fingerprints(cursor, [by_num[row.step] for row in done])
         for row in done:
-            row.fingerprint = fingerprint.step_fingerprint(
-                by_num[row.step], self.source_fingerprints, local
-            )
+            step = by_num[row.step]
+            row.fingerprint = fingerprint.step_fingerprint(step, self.source_fingerprints, local)
             row.save(update_fields=["fingerprint", "updated_on"])
+        for name in self._learner_tables():
+            self._carry(name, self._recorded)  # a run that staged nothing computed none
+        record.learner_fingerprints = self._learner_part()
+
+    def _learner_part(self) -> dict:
+        """What the run's steps read per learner bucket; a copy (or the map) that could not
+        be digested is left out, so that the next run reading it runs in full."""
+        tables = {
+            name: {key: state[key] for key in ("whole", "max_id", "buckets")}
+            for name, state in self.tables.items()
+            if state is not None and state.get("buckets") is not None
+        }
+        part: dict = {"buckets": fingerprint.BUCKETS, "tables": tables}
+        if self.map_fingerprints is not None:
+            part["map"] = self.map_fingerprints
+            part["map_inputs"] = self.map_inputs
+        return part
 
     def _skip(self, step: Step, row: ImportRun) -> StepResult:
         """An unchanged step: nothing to insert; its last report, with inserts now present."""
@@ -293,7 +497,7 @@ class Runner:
         with connection.cursor() as cursor:
             mount = mount_of(cursor, self.schema)
         try:
-            self._plan()
+            self._plan(staged)
         except Exception as error:
             raise StagingFailed(
                 f"reading the MicroMasters source failed: {explain_mount_error(error, mount)}"
@@ -311,9 +515,21 @@ class Runner:
         started = time.monotonic()
         try:
             with connection.cursor() as cursor:
-                staged.extend(
-                    staging.stage(cursor, names, self.schema, on_table=self.on_table_staged)
-                )
+                if self.narrowed is not None:
+                    self._stage_narrowed(cursor, names, staged)
+                else:
+                    staged.extend(
+                        staging.stage(
+                            cursor,
+                            names,
+                            self.schema,
+                            on_table=self.on_table_staged,
+                            keep=frozenset(staged),
+                        )
+                    )
+                if self.map_fingerprints is None and fingerprint.MAP in staged:
+                    # Whole in every run that builds it: digest it for the next run.
+                    self.map_fingerprints = fingerprint.map_digests(cursor)
         except Exception as error:
             staged.clear()
             raise StagingFailed(
@@ -321,8 +537,54 @@ class Runner:
             ) from error
         if self.on_staged:
             self.on_staged(staged, time.monotonic() - started)
-        if not self.source_fingerprints:
+        if not self._fingerprinted:
             self._fingerprint_staged(set(staged), mount)
+        try:
+            with timing.phase("plan.learner_fingerprints"), connection.cursor() as cursor:
+                # For the next run: per bucket, what the steps read of their learners' rows.
+                self._complete_tables(cursor, set(staged), self._recorded)
+        except Exception as error:
+            raise StagingFailed(
+                f"reading the MicroMasters source failed: {explain_mount_error(error, mount)}"
+            ) from error
+
+    def _stage_narrowed(self, cursor, names: set[str], staged: list[str]) -> None:
+        """Stage the changed buckets' learners, and those a rule compares them with.
+
+        The links and the identity map are staged whole; every other copy keyed by learner
+        holds the rows of the learners of the buckets, then of the learners whose rows share
+        an order reference, a certificate hash or a transaction id with them
+        (narrowing.sharers), staged again until no new learner appears.
+        """
+        keep = frozenset(staged)
+        while True:
+            with timing.phase("staging.narrowed"):
+                built = staging.stage(
+                    cursor,
+                    names,
+                    self.schema,
+                    on_table=self.on_table_staged,
+                    buckets=self.narrowed,
+                    keep=keep,
+                )
+            keep |= {name for name in built if name in (fingerprint.LINKS, fingerprint.MAP)}
+            staged.extend(name for name in built if name not in staged)
+            with timing.phase("staging.sharers"):
+                found = narrowing.sharers(cursor, self.schema, set(built))
+            new = {
+                user
+                for user in found
+                if narrowing.bucket_of(user, self.narrowed.modulus) not in self.narrowed.buckets
+                and user not in self.narrowed.also
+            }
+            if not new:
+                break
+            self.narrowed = staging.Buckets(
+                self.narrowed.modulus,
+                self.narrowed.buckets,
+                tuple(sorted(set(self.narrowed.also) | new)),
+            )
+        self.narrowed_to["learners"] = narrowing.learners(cursor, set(staged))
 
     def _fingerprint_staged(self, staged: set[str], mount) -> None:
         """Fingerprint the source a run that skips nothing has just staged, in its transaction.
@@ -336,6 +598,12 @@ class Runner:
                 self.source_fingerprints = fingerprint.source_fingerprints(
                     cursor, self.schema, self.steps, staged=staged
                 )
+                if any(fingerprint.reads_map(step) for step in self.steps):
+                    users = fingerprint.local_fingerprint(cursor, "users_user")
+                    self.map_inputs = fingerprint.map_inputs(
+                        self.source_fingerprints, {"users_user": users}
+                    )
+            self._fingerprinted = True
         except Exception as error:
             raise StagingFailed(
                 f"reading the MicroMasters source failed: {explain_mount_error(error, mount)}"
@@ -360,6 +628,9 @@ class Runner:
             cursor.execute(step.sql)
             rows = cursor.fetchall() if cursor.description else []
             report = outcomes.summarize(rows) if step.reports_outcomes else {"inserted": 0}
+            if self.narrowed is not None and step.reports_outcomes:
+                # The counts are of the re-imported learners' rows only.
+                report["narrowed_to"] = dict(self.narrowed_to)
         with connection.cursor() as cursor, timing.phase(f"step.{step.num}.analyze"):
             if report.get("inserted"):
                 # Later steps join this table; give the planner its new size now rather than

@@ -397,17 +397,34 @@ def source_tables(names: set[str]) -> dict[str, set[str]]:
     return needed
 
 
+@dataclass(frozen=True)
+class Buckets:
+    """Learners chosen by bucket: every MicroMasters user whose `id mod modulus` is one of
+    `buckets`, and the users `also` (whom a rule compares with them).
+
+    A re-run narrowed to the learners whose rows changed stages only theirs; the bucket test
+    is shipped to the source with the copy's query.
+    """
+
+    modulus: int
+    buckets: tuple[int, ...]
+    also: tuple[int, ...] = ()
+
+
 def copy_statements(
     table: StagedTable,
     schema: str = SOURCE_SCHEMA,
     mm_user_ids: list[int] | None = None,
     parent_ids: list[int] | None = None,
     remote: bool = False,
+    buckets: Buckets | None = None,
 ) -> list[tuple[sql.Composable, list]]:
-    """The statements that build one staged copy; `mm_user_ids` narrows it to some learners.
+    """The statements that build one staged copy; `mm_user_ids` or `buckets` narrow it to
+    some learners.
 
     When narrowed, a table without a user column but with a parent (order lines, receipts)
-    keeps only the rows of the parent rows already staged (`parent_ids`).
+    keeps only the rows of the parent rows already staged (`parent_ids`). A copy with its own
+    `narrow` rule (the links) is not narrowed by bucket: it is staged whole.
 
     For a foreign (`remote`) source with `pushdown` columns, the copy is written as a GROUP BY
     over every column, id included, so it merges no rows; postgres_fdw then ships the whole
@@ -426,6 +443,13 @@ def copy_statements(
             sql.SQL(narrow).format(source=source, column=sql.Identifier(table.user_column))
         )
         params.append(list(mm_user_ids))
+    elif buckets is not None and table.user_column and not table.narrow:
+        conditions.append(
+            sql.SQL("(mod({column}, {modulus}) = ANY(%s) OR {column} = ANY(%s))").format(
+                column=sql.Identifier(table.user_column), modulus=buckets.modulus
+            )
+        )
+        params += [list(buckets.buckets), list(buckets.also)]
     elif parent_ids is not None and table.parent:
         conditions.append(sql.SQL("{} = ANY(%s)").format(sql.Identifier(table.parent[0])))
         params.append(list(parent_ids))
@@ -529,35 +553,42 @@ def stage(
     mm_user_ids: list[int] | None = None,
     on_table: Callable[[str, int, float], None] | None = None,
     phase: str = "staging",
+    buckets: Buckets | None = None,
+    keep: frozenset[str] = frozenset(),
 ) -> list[str]:
     """Build the staged tables the given steps read; returns their names in build order.
 
     `on_table(name, rows, seconds)` is told of each table as soon as it is built, so that a
-    copy of millions of rows shows its progress table by table.
+    copy of millions of rows shows its progress table by table. The tables named in `keep`
+    are already staged as wanted: they are neither built again nor returned.
     """
-    built = closure(names)
+    built = [name for name in closure(names) if name not in keep]
     for name in built:
         with timing.phase(f"{phase}.{name}") as counted:
-            _build(cursor, name, schema, mm_user_ids, on_table, counted)
+            _build(cursor, name, schema, mm_user_ids, on_table, counted, buckets)
     return built
 
 
-def _build(cursor, name, schema, mm_user_ids, on_table, counted: dict) -> None:
+def _build(cursor, name, schema, mm_user_ids, on_table, counted: dict, buckets=None) -> None:
     """Build one staged table; tell `on_table`, and `counted` its rows and bytes."""
     started = time.monotonic()
     if name in STAGED_TABLES:
         table = STAGED_TABLES[name]
         parent_ids = None
-        if mm_user_ids is not None and table.parent:
+        if (mm_user_ids is not None or buckets is not None) and table.parent:
             cursor.execute(
                 sql.SQL("SELECT array_agg(id) FROM {}").format(sql.Identifier(table.parent[1]))
             )
             parent_ids = cursor.fetchone()[0] or []
         remote = is_foreign(cursor, schema, table.source)
         rows = None
+        if buckets is not None and table.user_column and not table.narrow:
+            ids = bucket_ids(cursor, schema, table, buckets)
+            if ids is not None:
+                mm_user_ids, buckets = ids, None
         with local_aggregation_disabled(cursor, remote and table.pushdown is not None):
             for index, (statement, params) in enumerate(
-                copy_statements(table, schema, mm_user_ids, parent_ids, remote)
+                copy_statements(table, schema, mm_user_ids, parent_ids, remote, buckets)
             ):
                 cursor.execute(statement, params or None)
                 if index == 1:  # CREATE TEMP TABLE ... AS: its row count, without a scan
@@ -577,6 +608,32 @@ def _build(cursor, name, schema, mm_user_ids, on_table, counted: dict) -> None:
     if timing.enabled():
         cursor.execute("SELECT pg_table_size(%s)", [f"pg_temp.{name}"])
         counted["bytes"] = cursor.fetchone()[0]
+
+
+# Up to how many user ids a narrowed copy asks the source for by id (see bucket_ids).
+MAX_BUCKET_IDS = 100_000
+
+
+def bucket_ids(cursor, schema: str, table: StagedTable, buckets: Buckets) -> list[int] | None:
+    """Every user id of the buckets within the range of the copy's user ids on the source.
+
+    Asking the source for `user_id = ANY(ids)` reads the learners' rows through its index;
+    `mod(user_id, n) = ANY(buckets)` reads the whole table. The range (the column's min and
+    max, an index lookup) makes the list exact: no user id of a bucket lies outside it. None
+    (the bucket test is used) when the list would be long, or the ids are not positive.
+    """
+    source = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table.source))
+    column = sql.Identifier(table.user_column)
+    cursor.execute(sql.SQL("SELECT min({c}), max({c}) FROM {s}").format(c=column, s=source))
+    low, high = cursor.fetchone()
+    if low is None:
+        return list(buckets.also)
+    if low < 0 or (high - low) // buckets.modulus * len(buckets.buckets) > MAX_BUCKET_IDS:
+        return None
+    ids = set(buckets.also)
+    for bucket in buckets.buckets:
+        ids.update(range(low + (bucket - low) % buckets.modulus, high + 1, buckets.modulus))
+    return sorted(ids)
 
 
 def drop(cursor, names: list[str]) -> None:

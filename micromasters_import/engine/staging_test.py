@@ -14,7 +14,11 @@ from django.db import connection, transaction
 from psycopg import sql
 
 from micromasters_import.engine import staging
-from micromasters_import.source.factories import MMCachedEnrollmentFactory
+from micromasters_import.source.factories import (
+    MMCachedEnrollmentFactory,
+    MMProgramEnrollmentFactory,
+    MMUserFactory,
+)
 from micromasters_import.testing.loopback import loopback_mount as mount_back
 
 # (data, staged is_active as JSON text (its value, never cast), staged mode)
@@ -107,3 +111,23 @@ def test_through_the_mount_the_json_is_read_on_the_source_and_malformed_values_f
     # No document comes back: only the stand-ins and the document's fingerprint hash.
     assert re.search(r"(?<!ARRAY\[)\bdata\b(?!\s*@>)", select_list) is None
     assert "hash_array_extended(ARRAY[data]" in select_list
+
+
+def test_a_copy_narrowed_to_buckets_holds_their_learners_rows_and_no_one_elses(mm):
+    """The source is asked for the buckets' user ids (through its index), exactly."""
+    users = [MMUserFactory() for _ in range(8)]
+    for user in users:
+        MMProgramEnrollmentFactory(user=user)
+    chosen = [user for user in users if user.id % 4 == 1]
+    also = next(user for user in users if user.id % 4 == 2)
+    buckets = staging.Buckets(4, (1,), (also.id,))
+    table = staging.STAGED_TABLES["mm_programenrollment"]
+    with connection.cursor() as cursor:
+        ids = staging.bucket_ids(cursor, staging.SOURCE_SCHEMA, table, buckets)
+        staging.stage(cursor, {"mm_programenrollment"}, buckets=buckets)
+        cursor.execute("SELECT user_id FROM mm_programenrollment ORDER BY user_id")
+        staged = [row[0] for row in cursor.fetchall()]
+
+    assert staged == sorted([user.id for user in chosen] + [also.id])
+    assert all(user_id % 4 == 1 or user_id == also.id for user_id in ids)
+    assert {user.id for user in chosen} <= set(ids)

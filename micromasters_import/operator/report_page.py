@@ -69,6 +69,7 @@ class StepRow:
     reasons: list[Segment]
     source_table: str | None
     ledger_url: str | None = None
+    narrowed: str = ""  # for a step narrowed to the learners whose rows changed
 
     @property
     def status_text(self) -> str:
@@ -146,6 +147,7 @@ def step_row(entry: dict, ledger_url: str | None = None) -> StepRow:
         reasons=reasons,
         source_table=CANDIDATE_TABLE.get(entry["step"]),
         ledger_url=ledger_url,
+        narrowed=report.narrowed_text(entry["narrowed_to"]) if entry.get("narrowed_to") else "",
     )
 
 

@@ -17,6 +17,7 @@ from django.utils import timezone
 from micromasters_import import app_settings
 from micromasters_import.engine import lock, outcomes, preflight, progress, report, revert, timing
 from micromasters_import.engine.ledger import step_states
+from micromasters_import.engine.report import narrowed_text
 from micromasters_import.engine.runner import Runner, StagingFailed, StepFailed, StepResult
 from micromasters_import.engine.steps import SelectionError, Step, discover, select
 from micromasters_import.management.usage import USAGE_ERROR, refused
@@ -386,6 +387,8 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(" OK") + f" ({', '.join(parts)}; {result.seconds:.2f}s)"
         )
+        if report.get("narrowed_to"):
+            self.stdout.write(f"      {narrowed_text(report['narrowed_to'])}")
         if self.verbosity >= 1:
             for code, count in skipped.items():
                 self.stdout.write(f"      skipped {count}: {outcomes.describe(code)}")
