@@ -106,12 +106,11 @@ def source_fingerprint(cursor, schema: str, name: str) -> str:
     xor and summed over the rows the copy selects.
     """
     table = staging.STAGED_TABLES[name]
-    columns = copied_columns(table) or sorted(table.source_columns())
     where = sql.SQL(" WHERE " + table.where) if table.where else sql.SQL("")
     return _digest(
         cursor,
         sql.SQL("SELECT count(*), sum({}) FROM {}.{}{}").format(
-            _row_hash(columns), sql.Identifier(schema), sql.Identifier(table.source), where
+            source_row_hash(table), sql.Identifier(schema), sql.Identifier(table.source), where
         ),
     )
 
@@ -149,25 +148,74 @@ def _with_source_hash(
     A copy with a `SOURCE_HASH` column (the cached enrollments: their JSON is read on the
     source, never copied) has, per row, the hash of its unkept columns, computed on the source
     with the seeds `source_fingerprint` gives them; combined with the hashes of the kept
-    columns, it is the same row hash. None if the column is not exactly that.
+    columns, it is the same row hash. When only the rows recomputed from the unkept columns
+    carry it (`recompute_when`), every other row is hashed by the values the shippable
+    stand-ins staged it with (`_decided_hash`), as `source_row_hash` does on the source.
+    None if the column is not exactly that.
     """
     read = sorted(table.source_columns())
     kept = [column for column in read if table.columns.get(column) == column]
     unkept = tuple(column for column in read if column not in kept)
-    expected = staging.source_hash_expression(tuple(read), unkept)
+    expected = staging.source_hash_expression(tuple(read), unkept, table.recompute_when)
     if not unkept or table.columns.get(staging.SOURCE_HASH) != expected:
         return None
+    unkept_hash = _column(staging.SOURCE_HASH, alias)
+    if table.recompute_when:
+        decided = _decided_hash(table, {name: _column(name, alias) for name in table.pushdown})
+        unkept_hash = sql.SQL("coalesce({}, {})").format(unkept_hash, decided)
+    return sql.SQL(" # ").join([*_kept_hashes(read, kept, alias), unkept_hash])
+
+
+def _kept_hashes(read: list[str], kept: list[str], alias: str | None) -> list[sql.Composable]:
+    return [
+        sql.SQL("hash_array_extended(ARRAY[{}], {})").format(
+            _column(column, alias), read.index(column)
+        )
+        for column in kept
+    ]
+
+
+def _decided_hash(table: staging.StagedTable, values: dict) -> sql.Composable:
+    """The hash of the values the shippable stand-ins decide (`values`: name -> expression),
+    seeded after every source column, so that it never collides with a column's hash."""
+    base = len(table.source_columns())
     return sql.SQL(" # ").join(
-        [
-            *(
-                sql.SQL("hash_array_extended(ARRAY[{}], {})").format(
-                    _column(column, alias), read.index(column)
-                )
-                for column in kept
-            ),
-            _column(staging.SOURCE_HASH, alias),
-        ]
+        sql.SQL("hash_array_extended(ARRAY[{}], {})").format(values[name], base + n)
+        for n, name in enumerate(sorted(table.pushdown))
     )
+
+
+def source_row_hash(table: staging.StagedTable, alias: str | None = None) -> sql.Composable:
+    """The per-row hash of a copy's source rows, computed on the source; its staged copy
+    gives the same (`_staged_row_hash`).
+
+    A copy of kept columns hashes them. The cached enrollments hash their kept columns and,
+    for the rows the shippable stand-ins decide, the decided values (`is_active`, `mode`),
+    for the others the JSON document: the copy is a function of exactly that, and the source
+    hashes a handful of documents instead of a million. Any other copy hashes every source
+    column it reads.
+    """
+    columns = copied_columns(table)
+    if columns is not None:
+        return _row_hash(columns, alias)
+    read = sorted(table.source_columns())
+    if table.recompute_when and _with_source_hash(table) is not None:
+        kept = [column for column in read if table.columns.get(column) == column]
+        unkept = [column for column in read if column not in kept]
+        decided = _decided_hash(
+            table, {name: sql.SQL(expression) for name, expression in table.pushdown.items()}
+        )
+        return sql.SQL(" # ").join(
+            [
+                *_kept_hashes(read, kept, alias),
+                sql.SQL("CASE WHEN {} THEN {} ELSE {} END").format(
+                    sql.SQL(table.recompute_when),
+                    sql.SQL(" # ").join(_kept_hashes(read, unkept, alias)),
+                    decided,
+                ),
+            ]
+        )
+    return _row_hash(read, alias)
 
 
 # The only columns of these MITx Online tables that any step (or the identity map, or the
@@ -356,7 +404,7 @@ def _source(schema: str, table: str) -> sql.Composable:
 
 
 def _source_hash(table) -> sql.Composable:
-    return _row_hash(copied_columns(table) or sorted(table.source_columns()), "t")
+    return source_row_hash(table, "t")
 
 
 def split_fingerprint(cursor, schema: str, name: str, upto: int | None) -> dict | None:

@@ -177,16 +177,30 @@ JSON_ONE_OF = "CASE {cases} END"
 SOURCE_HASH = "source_hash"
 
 
-def source_hash_expression(read: tuple[str, ...], unkept: tuple[str, ...]) -> str:
+def source_hash_expression(
+    read: tuple[str, ...], unkept: tuple[str, ...], when: str | None = None
+) -> str:
     """The per-row hash of the `unkept` columns, as the fingerprint combines them.
 
     `read` is every source column the copy reads, sorted: a column's place in it is the seed
-    of its hash, exactly as `fingerprint.source_fingerprint` computes it.
+    of its hash, exactly as `fingerprint.source_fingerprint` computes it. With `when` (a copy
+    whose shippable stand-ins decide most rows), only the rows recomputed from the unkept
+    columns carry it: every other row is fingerprinted by the values it was staged with, so
+    the source hashes the JSON documents of a handful of rows instead of a million.
     """
-    return " # ".join(
+    hashes = " # ".join(
         f"hash_array_extended(ARRAY[{column}], {read.index(column)})" for column in unkept
     )
+    return f"CASE WHEN {when} THEN {hashes} END" if when else hashes
 
+
+# The cached enrollments whose `is_active` or `mode` the shippable stand-ins cannot decide:
+# fetched whole and read exactly (see copy_statements).
+ENROLLMENT_TO_RECOMPUTE = (
+    f"NOT ({JSON_IS_BOOLEAN.format(key='is_active')} AND ("
+    + " OR ".join(f"""data @> '{{"mode": "{mode}"}}'""" for mode in MODES)
+    + "))"
+)
 
 HASH_AS_UUID = "CASE WHEN hash ~ '^[0-9a-fA-F]{32}$' THEN hash::uuid END"
 
@@ -241,11 +255,12 @@ STAGED_TABLES = {
                 # step 003 classifies it.
                 "is_active": "data -> 'is_active'",
                 "mode": "data ->> 'mode'",
-                # The JSON document's share of the table's fingerprint, computed on the source
-                # in the same scan (the document itself never crosses the network): the run
-                # fingerprints the copy without reading the source a second time.
+                # The JSON document's share of the table's fingerprint for the rows read
+                # exactly, computed on the source in the same scan (the document itself never
+                # crosses the network): the run fingerprints the copy without reading the
+                # source a second time.
                 SOURCE_HASH: source_hash_expression(
-                    ("course_run_id", "data", "id", "user_id"), ("data",)
+                    ("course_run_id", "data", "id", "user_id"), ("data",), ENROLLMENT_TO_RECOMPUTE
                 ),
             },
             indexes=("course_run_id, user_id",),
@@ -258,11 +273,7 @@ STAGED_TABLES = {
                     ),
                 ),
             },
-            recompute_when=(
-                f"NOT ({JSON_IS_BOOLEAN.format(key='is_active')} AND ("
-                + " OR ".join(f"""data @> '{{"mode": "{mode}"}}'""" for mode in MODES)
-                + "))"
-            ),
+            recompute_when=ENROLLMENT_TO_RECOMPUTE,
         ),
         StagedTable(
             "mm_programenrollment",

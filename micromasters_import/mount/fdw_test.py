@@ -773,16 +773,28 @@ def test_a_copy_staged_through_the_mount_has_the_fingerprint_the_source_computes
             from_copy = fingerprint.staged_fingerprint(cursor, name)
             assert from_copy == fingerprint.source_fingerprint(cursor, SCHEMA, name), name
             assert not from_copy.startswith(("0:", "unhashable")), name
-        # A change the copy does not keep still changes the fingerprint on both sides.
-        before = fingerprint.staged_fingerprint(cursor, "mm_cachedenrollment")
         transaction.set_rollback(True)
-    with _admin_connect(SOURCE_DB) as conn:
-        conn.execute(
-            """UPDATE dashboard_cachedenrollment SET data = data || '{"created": "x"}'
-                WHERE id = (SELECT max(id) FROM dashboard_cachedenrollment)"""
-        )
-    with transaction.atomic(), connection.cursor() as cursor:
-        assert fingerprint.source_fingerprint(cursor, SCHEMA, "mm_cachedenrollment") != before
-        staging.stage(cursor, {"mm_cachedenrollment"}, SCHEMA)
-        assert fingerprint.staged_fingerprint(cursor, "mm_cachedenrollment") != before
-        transaction.set_rollback(True)
+
+    def enrollments_after(change: str) -> str:
+        """The cached enrollments' fingerprint after a change: on the source, and staged."""
+        with _admin_connect(SOURCE_DB) as conn:
+            conn.execute(f"UPDATE dashboard_cachedenrollment SET data = {change}")
+        with transaction.atomic(), connection.cursor() as cursor:
+            on_source = fingerprint.source_fingerprint(cursor, SCHEMA, "mm_cachedenrollment")
+            staging.stage(cursor, {"mm_cachedenrollment"}, SCHEMA)
+            assert fingerprint.staged_fingerprint(cursor, "mm_cachedenrollment") == on_source
+            transaction.set_rollback(True)
+        return on_source
+
+    last = "WHERE id = (SELECT max(id) FROM dashboard_cachedenrollment)"
+    first = "WHERE id = (SELECT min(id) FROM dashboard_cachedenrollment)"  # a "maybe" row
+    before = enrollments_after("data " + last)
+    # What the copy keeps of a decided row is its is_active and mode: another key of its
+    # document changes nothing a step reads, so it leaves the fingerprint as it was.
+    assert enrollments_after("""data || '{"created": "x"}' """ + last) == before
+    flipped = enrollments_after(
+        "data || jsonb_build_object('is_active', NOT (data->>'is_active')::boolean) " + last
+    )
+    assert flipped != before
+    # A row read exactly is fingerprinted by its whole document.
+    assert enrollments_after("""data || '{"created": "y"}' """ + first) != flipped
