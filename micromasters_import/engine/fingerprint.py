@@ -160,8 +160,8 @@ def _with_source_hash(
     if not unkept or table.columns.get(staging.SOURCE_HASH) != expected:
         return None
     unkept_hash = _column(staging.SOURCE_HASH, alias)
-    if table.recompute_when:
-        decided = _decided_hash(table, {name: _column(name, alias) for name in table.pushdown})
+    if table.decided:
+        decided = _decided_hash(table, on_source=False)
         unkept_hash = sql.SQL("coalesce({}, {})").format(unkept_hash, decided)
     return sql.SQL(" # ").join([*_kept_hashes(read, kept, alias), unkept_hash])
 
@@ -175,13 +175,16 @@ def _kept_hashes(read: list[str], kept: list[str], alias: str | None) -> list[sq
     ]
 
 
-def _decided_hash(table: staging.StagedTable, values: dict) -> sql.Composable:
-    """The hash of the values the shippable stand-ins decide (`values`: name -> expression),
-    seeded after every source column, so that it never collides with a column's hash."""
+def _decided_hash(table: staging.StagedTable, on_source: bool) -> sql.Composable:
+    """The hash of the values the shippable stand-ins decide (`StagedTable.decided`), on the
+    source or over the staged copy, seeded after every source column so that it never
+    collides with a column's hash."""
     base = len(table.source_columns())
     return sql.SQL(" # ").join(
-        sql.SQL("hash_array_extended(ARRAY[{}], {})").format(values[name], base + n)
-        for n, name in enumerate(sorted(table.pushdown))
+        sql.SQL("hash_array_extended(ARRAY[{}], {})").format(
+            sql.SQL(table.decided[name][0 if on_source else 1]), base + n
+        )
+        for n, name in enumerate(sorted(table.decided))
     )
 
 
@@ -199,12 +202,10 @@ def source_row_hash(table: staging.StagedTable, alias: str | None = None) -> sql
     if columns is not None:
         return _row_hash(columns, alias)
     read = sorted(table.source_columns())
-    if table.recompute_when and _with_source_hash(table) is not None:
+    if table.decided and _with_source_hash(table) is not None:
         kept = [column for column in read if table.columns.get(column) == column]
         unkept = [column for column in read if column not in kept]
-        decided = _decided_hash(
-            table, {name: sql.SQL(expression) for name, expression in table.pushdown.items()}
-        )
+        decided = _decided_hash(table, on_source=True)
         return sql.SQL(" # ").join(
             [
                 *_kept_hashes(read, kept, alias),

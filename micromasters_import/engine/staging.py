@@ -44,6 +44,11 @@ class StagedTable:
     # condition, also shippable, under which a row must be fetched whole and recomputed.
     pushdown: dict[str, str] | None = None
     recompute_when: str | None = None
+    # What a fingerprint hashes of a row the stand-ins decided: per pushdown column, an
+    # expression on the source and one on the staged copy that give the same value, of a type
+    # without a collation (postgres_fdw ships no function of a text value: its collation
+    # might differ on the source).
+    decided: dict[str, tuple[str, str]] | None = None
     # How a copy narrowed to some learners selects its rows, when more than their own rows
     # are needed: `{source}` is the source table, `%s` the learners' ids.
     narrow: str | None = None
@@ -274,6 +279,21 @@ STAGED_TABLES = {
                 ),
             },
             recompute_when=ENROLLMENT_TO_RECOMPUTE,
+            decided={
+                "is_active": (JSON_BOOLEAN.format(key="is_active"), "is_active"),
+                "mode": (
+                    JSON_ONE_OF.format(
+                        key="mode",
+                        cases=" ".join(
+                            f"""WHEN data @> '{{"mode": "{mode}"}}' THEN {n}"""
+                            for n, mode in enumerate(MODES, 1)
+                        ),
+                    ),
+                    "array_position(ARRAY[{}]::text[], mode)".format(
+                        ", ".join(f"'{mode}'" for mode in MODES)
+                    ),
+                ),
+            },
         ),
         StagedTable(
             "mm_programenrollment",

@@ -744,6 +744,61 @@ def test_a_password_with_quotes_and_backslashes_reaches_the_mapping_exactly(moun
     assert_no_password(out, err, password=password)
 
 
+def test_every_source_fingerprint_is_computed_on_the_source(mount_env):
+    """A fingerprint aggregate postgres_fdw cannot ship fetches every row (every JSON
+    document) through the mount and aggregates here: a re-run as slow as a first one, and no
+    error to say so (a hash of a text value is not shippable: its collation might differ on
+    the source). No fingerprint query may fetch JSON documents row by row."""
+    with _admin_connect(SOURCE_DB) as conn, conn.transaction(), conn.cursor() as cursor:
+        build_source(cursor, "public", users=20, seed=3)
+        cursor.execute(
+            sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}").format(
+                sql.Identifier(READER)
+            )
+        )
+    run()
+    queries = []
+
+    def capture(execute, statement, params, many, context):
+        text = (
+            statement.as_string(context["connection"].connection)
+            if isinstance(statement, sql.Composable)
+            else statement
+        )
+        if "hash_array_extended" in text and SCHEMA in text:
+            queries.append((text, params))
+        return execute(statement, params, many, context)
+
+    # The cached enrollments are the bulk of the source, and the copy that keeps none of its
+    # JSON: each of their fingerprints, whole, split at an id, and per learner bucket.
+    with connection.execute_wrapper(capture), connection.cursor() as cursor:
+        fingerprint.source_fingerprint(cursor, SCHEMA, "mm_cachedenrollment")
+        fingerprint.split_fingerprint(cursor, SCHEMA, "mm_cachedenrollment", upto=10)
+        fingerprint.source_buckets(cursor, SCHEMA, "mm_cachedenrollment")
+    assert len(queries) == 3
+    # On 20 learners the planner may well aggregate here because it is cheap; what must hold is
+    # that it can ship: with every fetched row priced high, it ships whatever it can.
+    query(
+        sql.SQL("ALTER SERVER {} OPTIONS (ADD fdw_tuple_cost '1000000')").format(
+            sql.Identifier(SERVER)
+        )
+    )
+    with connection.cursor() as cursor:
+        for statement, params in queries:
+            cursor.execute("EXPLAIN VERBOSE " + statement, params)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+            fetched = [line for line in plan.splitlines() if "Remote SQL:" in line]
+            assert fetched, plan
+            # What must never cross the network row by row is a JSON document: a query that
+            # fetches one per row instead of its hash has lost its aggregate.
+            whole_documents = [
+                line
+                for line in fetched
+                if "sum(" not in line and re.search(r"\bdata\b", line.split(" FROM ")[0])
+            ]
+            assert not whole_documents, plan
+
+
 def test_a_copy_staged_through_the_mount_has_the_fingerprint_the_source_computes(mount_env):
     """A first run fingerprints the copies from what it staged; a re-run reads the source.
 
