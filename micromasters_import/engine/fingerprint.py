@@ -32,7 +32,7 @@ each copy in one shipped aggregate split at that id (`split_fingerprint`): uncha
 more is read; only gained rows, their buckets are read through the primary key; otherwise
 every bucket is digested on the source (`source_buckets`). When a step's global fingerprint
 is the same as at the end of its last successful run and only some buckets differ, the runner
-re-imports only the learners of those buckets (see runner._plan and narrowing.py).
+re-imports only the learners of those buckets (see planner.py and narrowing.py).
 """
 
 import hashlib
