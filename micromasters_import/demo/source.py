@@ -7,7 +7,9 @@ key and the seed (`pseudorandom.Rand`), so the same `users` and `seed` always gi
 rows, ids included.
 
 How the learner record hangs together, so that every import step has something to import
-and the run report shows every reason something is skipped:
+and the run report shows the everyday reasons something is skipped (the hostile cases the
+steps also refuse, such as values out of bounds or a uid claimed twice, are left to the step
+tests):
 
 * each learner belongs to one program and makes 1-10 *attempts* (a course run they took);
   learners linked to MITx Online also take `mitxonline` runs, the others only `edxorg` ones;
