@@ -88,10 +88,25 @@ def copied_columns(table: staging.StagedTable) -> list[str] | None:
 
 
 def _row_hash(columns: list[str], alias: str | None = None) -> sql.Composable:
-    return sql.SQL(" # ").join(
-        sql.SQL("hash_array_extended(ARRAY[{}], {})").format(_column(column, alias), n)
-        for n, column in enumerate(columns)
-    )
+    """The xor of the columns' hashes, each seeded by its place among `columns`."""
+    return sql.SQL(" # ").join(_hashes(columns, columns, alias))
+
+
+def _hash(expression: sql.Composable, seed: int) -> sql.Composable:
+    """One value's hash: any type, NULL included, and shippable by postgres_fdw."""
+    return sql.SQL("hash_array_extended(ARRAY[{}], {})").format(expression, seed)
+
+
+def _hashes(read: list[str], columns: list[str], alias: str | None) -> list[sql.Composable]:
+    """The hashes of some of a copy's source columns, each seeded by its place in `read`."""
+    return [_hash(_column(column, alias), read.index(column)) for column in columns]
+
+
+def _split(table: staging.StagedTable) -> tuple[list[str], list[str], list[str]]:
+    """A copy's source columns (sorted), those it keeps as they are, and the others."""
+    read = sorted(table.source_columns())
+    kept = [column for column in read if table.columns.get(column) == column]
+    return read, kept, [column for column in read if column not in kept]
 
 
 def _column(column: str, alias: str | None) -> sql.Composable:
@@ -153,26 +168,15 @@ def _with_source_hash(
     stand-ins staged it with (`_decided_hash`), as `source_row_hash` does on the source.
     None if the column is not exactly that.
     """
-    read = sorted(table.source_columns())
-    kept = [column for column in read if table.columns.get(column) == column]
-    unkept = tuple(column for column in read if column not in kept)
-    expected = staging.source_hash_expression(tuple(read), unkept, table.recompute_when)
+    read, kept, unkept = _split(table)
+    expected = staging.source_hash_expression(tuple(read), tuple(unkept), table.recompute_when)
     if not unkept or table.columns.get(staging.SOURCE_HASH) != expected:
         return None
     unkept_hash = _column(staging.SOURCE_HASH, alias)
     if table.decided:
         decided = _decided_hash(table, on_source=False)
         unkept_hash = sql.SQL("coalesce({}, {})").format(unkept_hash, decided)
-    return sql.SQL(" # ").join([*_kept_hashes(read, kept, alias), unkept_hash])
-
-
-def _kept_hashes(read: list[str], kept: list[str], alias: str | None) -> list[sql.Composable]:
-    return [
-        sql.SQL("hash_array_extended(ARRAY[{}], {})").format(
-            _column(column, alias), read.index(column)
-        )
-        for column in kept
-    ]
+    return sql.SQL(" # ").join([*_hashes(read, kept, alias), unkept_hash])
 
 
 def _decided_hash(table: staging.StagedTable, on_source: bool) -> sql.Composable:
@@ -181,9 +185,7 @@ def _decided_hash(table: staging.StagedTable, on_source: bool) -> sql.Composable
     collides with a column's hash."""
     base = len(table.source_columns())
     return sql.SQL(" # ").join(
-        sql.SQL("hash_array_extended(ARRAY[{}], {})").format(
-            sql.SQL(table.decided[name][0 if on_source else 1]), base + n
-        )
+        _hash(sql.SQL(table.decided[name][0 if on_source else 1]), base + n)
         for n, name in enumerate(sorted(table.decided))
     )
 
@@ -201,17 +203,15 @@ def source_row_hash(table: staging.StagedTable, alias: str | None = None) -> sql
     columns = copied_columns(table)
     if columns is not None:
         return _row_hash(columns, alias)
-    read = sorted(table.source_columns())
+    read, kept, unkept = _split(table)
     if table.decided and _with_source_hash(table) is not None:
-        kept = [column for column in read if table.columns.get(column) == column]
-        unkept = [column for column in read if column not in kept]
         decided = _decided_hash(table, on_source=True)
         return sql.SQL(" # ").join(
             [
-                *_kept_hashes(read, kept, alias),
+                *_hashes(read, kept, alias),
                 sql.SQL("CASE WHEN {} THEN {} ELSE {} END").format(
                     sql.SQL(table.recompute_when),
-                    sql.SQL(" # ").join(_kept_hashes(read, unkept, alias)),
+                    sql.SQL(" # ").join(_hashes(read, unkept, alias)),
                     decided,
                 ),
             ]
@@ -232,10 +232,7 @@ def local_fingerprint(cursor, table: str) -> str:
     if columns is None:
         row_hash = sql.SQL("hash_record_extended(t, 0)")
     else:
-        row_hash = sql.SQL(" # ").join(
-            sql.SQL("hash_array_extended(ARRAY[t.{}], {})").format(sql.Identifier(column), n)
-            for n, column in enumerate(columns)
-        )
+        row_hash = _row_hash(list(columns), "t")
     return _digest(
         cursor,
         sql.SQL("SELECT count(*), sum({}) FROM {} AS t").format(row_hash, sql.Identifier(table)),
@@ -245,12 +242,10 @@ def local_fingerprint(cursor, table: str) -> str:
 def _digest(cursor, query: sql.Composable) -> str:
     """Run a fingerprint query; a table that cannot be hashed (a column type without an
     extended hash function, say) gets a value that never matches, so its steps always run."""
-    try:
-        with transaction.atomic():
-            cursor.execute(query)
-            count, total = cursor.fetchone()
-    except DatabaseError:
+    rows = _rows(cursor, query)
+    if rows is None:
         return f"unhashable:{uuid.uuid4()}"
+    count, total = rows[0]
     return f"{count}:{total or 0}"
 
 

@@ -237,7 +237,10 @@ class Plan:
 
     def complete_tables(self, cursor, staged: set[str]) -> None:
         """Every learner copy's per-bucket digests, for the next run: kept from a recorded
-        state with the same whole digest, else computed (over the copy if staged whole)."""
+        state with the same whole digest, else computed (over the copy if staged whole); and
+        the identity map's, when this run built it (always whole) and has not digested it."""
+        if self.map_fingerprints is None and fingerprint.MAP in staged:
+            self.map_fingerprints = fingerprint.map_digests(cursor)
         for name in self._learner_tables():
             now = self.tables.get(name)
             table = staging.STAGED_TABLES[name]

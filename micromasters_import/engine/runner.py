@@ -24,7 +24,6 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from mitol.common.utils.datetime import now_in_utc
 
 from micromasters_import.engine import (
-    fingerprint,
     invariants,
     ledger,
     lock,
@@ -263,9 +262,6 @@ class Runner:
                             keep=frozenset(staged),
                         )
                     )
-                if self.plan.map_fingerprints is None and fingerprint.MAP in staged:
-                    # Whole in every run that builds it: digest it for the next run.
-                    self.plan.map_fingerprints = fingerprint.map_digests(cursor)
         except Exception as error:
             staged.clear()
             raise StagingFailed(
