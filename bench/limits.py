@@ -52,7 +52,8 @@ def transfer(cursor, schema: str = staging.SOURCE_SCHEMA) -> list[dict]:
         statements = staging.copy_statements(table, schema, remote=remote)
         unindexed = statements[: len(statements) - len(table.indexes) - 1]  # no index, ANALYZE
         started = time.monotonic()
-        with staging.local_aggregation_disabled(cursor, remote and table.pushdown is not None):
+        pushdown = remote and table.pushdown is not None
+        with staging.local_aggregation_disabled(cursor, pushdown, (schema, table.source)):
             for statement, params in unindexed:
                 cursor.execute(statement, params or None)
         seconds = time.monotonic() - started

@@ -161,8 +161,8 @@ def _with_source_hash(
     """The row hash of a copy that keeps the source's hash of what it does not keep.
 
     A copy with a `SOURCE_HASH` column (the cached enrollments: their JSON is read on the
-    source, never copied) has, per row, the hash of its unkept columns, computed on the source
-    with the seeds `source_fingerprint` gives them; combined with the hashes of the kept
+    source, never copied) has, per row, the hash of its unkept columns, computed as it is
+    staged with the seeds `source_fingerprint` gives them; combined with the hashes of the kept
     columns, it is the same row hash. When only the rows recomputed from the unkept columns
     carry it (`recompute_when`), every other row is hashed by the values the shippable
     stand-ins staged it with (`_decided_hash`), as `source_row_hash` does on the source.

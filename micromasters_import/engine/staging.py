@@ -41,7 +41,9 @@ class StagedTable:
     parent: tuple[str, str] | None = None  # (column, staged table) it belongs to, e.g. lines
     # Shippable stand-ins for columns whose exact expression postgres_fdw cannot push down
     # (PostgreSQL 15 ships no `->>` on jsonb: its text key is collation-sensitive), and the
-    # condition, also shippable, under which a row must be fetched whole and recomputed.
+    # condition, also shippable, under which a row's unkept columns are fetched and its values
+    # read exactly. The condition must not hold when those columns are all NULL (one built
+    # of `@>`, NULL on NULL, never does): that is how the copy tells the fetched rows apart.
     pushdown: dict[str, str] | None = None
     recompute_when: str | None = None
     # What a fingerprint hashes of a row the stand-ins decided: per pushdown column, an
@@ -191,7 +193,8 @@ def source_hash_expression(
     of its hash, exactly as `fingerprint.source_fingerprint` computes it. With `when` (a copy
     whose shippable stand-ins decide most rows), only the rows recomputed from the unkept
     columns carry it: every other row is fingerprinted by the values it was staged with, so
-    the source hashes the JSON documents of a handful of rows instead of a million.
+    the source hashes the JSON documents of a handful of rows instead of a million (and
+    staging hashes them locally, over the documents it fetched for those rows anyway).
     """
     hashes = " # ".join(
         f"hash_array_extended(ARRAY[{column}], {read.index(column)})" for column in unkept
@@ -261,9 +264,9 @@ STAGED_TABLES = {
                 "is_active": "data -> 'is_active'",
                 "mode": "data ->> 'mode'",
                 # The JSON document's share of the table's fingerprint for the rows read
-                # exactly, computed on the source in the same scan (the document itself never
-                # crosses the network): the run fingerprints the copy without reading the
-                # source a second time.
+                # exactly (NULL for the others), computed in the same scan over the documents
+                # fetched for them: the run fingerprints the copy without reading the source a
+                # second time.
                 SOURCE_HASH: source_hash_expression(
                     ("course_run_id", "data", "id", "user_id"), ("data",), ENROLLMENT_TO_RECOMPUTE
                 ),
@@ -457,11 +460,10 @@ def copy_statements(
     keeps only the rows of the parent rows already staged (`parent_ids`). A copy with its own
     `narrow` rule (the links) is not narrowed by bucket: it is staged whole.
 
-    For a foreign (`remote`) source with `pushdown` columns, the copy is written as a GROUP BY
-    over every column, id included, so it merges no rows; postgres_fdw then ships the whole
-    query, expressions included, and only the small computed values cross the network instead
-    of each row's JSON document. Then only the rows whose values the shippable stand-ins
-    cannot decide are fetched whole, and get the exact expressions applied locally.
+    For a foreign (`remote`) source with `pushdown` columns, the copy reads the source once,
+    in a query postgres_fdw ships whole (see `_pushdown_select`): only the small computed
+    values cross the network, and each row's JSON document only for the few rows whose
+    values the shippable stand-ins cannot decide.
     """
     use_pushdown = remote and table.pushdown is not None
     name = sql.Identifier(table.name)
@@ -493,12 +495,6 @@ def copy_statements(
         (sql.SQL("DROP TABLE IF EXISTS pg_temp.{}").format(name), []),
         (sql.SQL("CREATE TEMP TABLE {} AS {}").format(name, select), params),
     ]
-    if use_pushdown:
-        # Statistics first: without them the planner guesses the copy's ids repeat, finds
-        # millions of matches for the join below, and at a million learners chooses to ask
-        # the source once per staged row instead of once for the rows to recompute.
-        statements.append((sql.SQL("ANALYZE {}").format(name), []))
-        statements.append((_recompute(table, name, source, conditions), params))
     statements += [
         (sql.SQL("CREATE INDEX ON {} ({})").format(name, sql.SQL(columns)), [])
         for columns in table.indexes
@@ -514,30 +510,59 @@ def _select_list(expressions: dict[str, str]) -> sql.Composable:
     )
 
 
+def _fetched_columns(table: StagedTable) -> list[str]:
+    """The source columns a pushdown copy reads but does not keep (the JSON document): the
+    ones it fetches, for the rows `recompute_when` selects only."""
+    kept = {column for column, expression in table.columns.items() if column == expression}
+    read = set(re.findall(r"\b[a-z_]+\b", " ".join(table.columns.values())))
+    return sorted(read & KNOWN_SOURCE_COLUMNS.get(table.source, set()) - kept)
+
+
 def _pushdown_select(table: StagedTable, source: sql.Composable, where: sql.Composable):
-    """The copy as a no-op GROUP BY that postgres_fdw ships whole (see copy_statements)."""
-    expressions = {**table.columns, **table.pushdown}
-    positions = ", ".join(str(n) for n in range(1, len(expressions) + 1))
-    return sql.SQL("SELECT {} FROM {}{} GROUP BY {}").format(
-        _select_list(expressions), source, where, sql.SQL(positions)
-    )
+    """The copy as one query on the source that postgres_fdw ships whole, and a thin local
+    projection over it.
 
+    The inner query is a no-op GROUP BY over every column, id included, so it merges no
+    rows; postgres_fdw ships an aggregate whole, expressions included (it ships none of a
+    plain scan's). It returns the kept columns, the shippable stand-ins, and the unkept
+    columns (the JSON document) only where `recompute_when` holds, NULL elsewhere: a row
+    came whole exactly when one of them is not NULL. The outer SELECT reads the exact values
+    (`->`, `->>`, which do not ship) from those few documents and keeps the stand-ins of
+    every other row; a column computed from unkept columns (the fingerprint's `SOURCE_HASH`)
+    is computed over them too, and is NULL for the rows the stand-ins decide. One scan of
+    the source, no second query, no UPDATE.
 
-def _recompute(table: StagedTable, name, source, conditions) -> sql.Composable:
-    """Fetch whole, and read exactly, the rows the shippable stand-ins could not decide."""
-    exact = {col: table.columns[col] for col in table.pushdown}
-    return sql.SQL(
-        "UPDATE {name} SET {sets} FROM (SELECT id, {exprs} FROM {source} WHERE {when}) AS exact "
-        "WHERE {name}.id = exact.id"
-    ).format(
-        name=name,
-        sets=sql.SQL(", ").join(
-            sql.SQL("{col} = exact.{col}").format(col=sql.Identifier(col)) for col in exact
-        ),
-        exprs=_select_list(exact),
-        source=source,
-        when=sql.SQL(" AND ").join([*conditions, sql.SQL(table.recompute_when)]),
+    The outer SELECT tests only for NULL: the planner prices the projection per row it
+    expects, and expects ten times fewer from grouping locally (which would fetch every
+    document) than the source estimates, so a costlier projection would tip it there.
+    """
+    fetched = _fetched_columns(table)
+    kept = {col: expr for col, expr in table.columns.items() if col == expr}
+    clash = (set(kept) | set(table.pushdown)) & set(fetched)
+    assert not clash, f"{table.name}: {clash} both fetched and computed"
+    inner = {
+        **kept,
+        **table.pushdown,
+        **{col: f"CASE WHEN {table.recompute_when} THEN {col} END" for col in fetched},
+    }
+    positions = ", ".join(str(n) for n in range(1, len(inner) + 1))
+    shipped = sql.SQL("SELECT {} FROM {}{} GROUP BY {}").format(
+        _select_list(inner), source, where, sql.SQL(positions)
     )
+    came_whole = " OR ".join(f"{col} IS NOT NULL" for col in fetched)
+    guard = f"CASE WHEN {table.recompute_when} THEN "
+    outer = {}
+    for col, expr in table.columns.items():
+        if col in kept:
+            outer[col] = col
+        elif col in table.pushdown:
+            outer[col] = f"CASE WHEN {came_whole} THEN {expr} ELSE {col} END"
+        else:
+            # `CASE WHEN <recompute_when> THEN x END` is x on the rows that came whole.
+            if expr.startswith(guard) and expr.endswith(" END"):
+                expr = expr[len(guard) : -len(" END")]
+            outer[col] = f"CASE WHEN {came_whole} THEN {expr} END"
+    return sql.SQL("SELECT {} FROM ({}) AS shipped").format(_select_list(outer), shipped)
 
 
 def is_foreign(cursor, schema: str, table: str) -> bool:
@@ -551,29 +576,64 @@ def is_foreign(cursor, schema: str, table: str) -> bool:
     return bool(row and row[0])
 
 
+def uses_remote_estimates(cursor, schema: str, table: str) -> bool:
+    """Whether postgres_fdw plans with the source's own estimates for this foreign table
+    (`use_remote_estimate`, set on the table or else on its server)."""
+    cursor.execute(
+        "SELECT coalesce((SELECT option_value FROM pg_options_to_table(t.ftoptions)"
+        "                  WHERE option_name = 'use_remote_estimate'),"
+        "                (SELECT option_value FROM pg_options_to_table(s.srvoptions)"
+        "                  WHERE option_name = 'use_remote_estimate'), 'false')"
+        "  FROM pg_foreign_table t JOIN pg_foreign_server s ON s.oid = t.ftserver"
+        " WHERE t.ftrelid = to_regclass(quote_ident(%s) || '.' || quote_ident(%s))",
+        [schema, table],
+    )
+    row = cursor.fetchone()
+    return bool(row) and row[0].strip().lower() in ("true", "on", "yes", "1")
+
+
 @contextmanager
-def local_aggregation_disabled(cursor, active: bool):
+def local_aggregation_disabled(cursor, active: bool, source: tuple[str, str] | None = None):
     """Make the planner prefer the remote aggregation path, then restore the settings.
 
     The no-op GROUP BY of a pushdown copy can run remotely or locally; locally it would fetch
-    every JSON document, the very thing it exists to avoid. Disabling local hash and sort
-    aggregation for the one statement makes the shipped path the cheaper one; the results
-    are the same either way.
+    every JSON document, the very thing it exists to avoid. Local hash and sort aggregation
+    are disabled for the statement, which still leaves grouping here rows the source returns
+    sorted. With the source's own estimates (`use_remote_estimate`, as the mount is set up,
+    on `source`, the foreign table), that path was priced within a few percent of the
+    shipped one, below it for a copy narrowed by bucket, and below it for every copy once
+    the local projection of the odd rows was added (priced per row, and grouping here is
+    expected to return ten times fewer): local operators, which that path needs for every
+    shipped expression, are then priced a hundred times higher, leaving the shipped path
+    cheaper by far. Without remote estimates postgres_fdw prices the shipped expressions
+    here too, and the higher price would favour grouping here: the price is left alone. JIT
+    goes off with it (the inflated cost would have the statement compiled). The results are
+    the same either way.
     """
     if not active:
         yield
         return
-    cursor.execute("SELECT current_setting('enable_hashagg'), current_setting('enable_sort')")
-    hashagg, sort = cursor.fetchone()
-    cursor.execute(
-        "SELECT set_config('enable_hashagg', 'off', true), set_config('enable_sort', 'off', true)"
-    )
+    nudged = {"enable_hashagg": "off", "enable_sort": "off"}
+    priced = source is not None and uses_remote_estimates(cursor, *source)
+    if priced:
+        nudged |= {"cpu_operator_cost": "", "jit": "off"}
+    names = list(nudged)
+    cursor.execute("SELECT " + ", ".join("current_setting(%s)" for _ in names), names)
+    before = dict(zip(names, cursor.fetchone(), strict=True))
+    if priced:
+        nudged["cpu_operator_cost"] = str(float(before["cpu_operator_cost"]) * 100)
+    _set_local(cursor, nudged)
     # No try/finally: if the statements fail, the rollback discards these settings anyway,
     # and a query in the aborted transaction would hide the real error.
     yield
+    _set_local(cursor, before)
+
+
+def _set_local(cursor, settings: dict[str, str]) -> None:
+    """Set these settings for the rest of the transaction, in one round trip."""
     cursor.execute(
-        "SELECT set_config('enable_hashagg', %s, true), set_config('enable_sort', %s, true)",
-        [hashagg, sort],
+        "SELECT " + ", ".join("set_config(%s, %s, true)" for _ in settings),
+        [value for item in settings.items() for value in item],
     )
 
 
@@ -617,7 +677,8 @@ def _build(cursor, name, schema, mm_user_ids, on_table, counted: dict, buckets=N
             ids = bucket_ids(cursor, schema, table, buckets)
             if ids is not None:
                 mm_user_ids, buckets = ids, None
-        with local_aggregation_disabled(cursor, remote and table.pushdown is not None):
+        pushdown = remote and table.pushdown is not None
+        with local_aggregation_disabled(cursor, pushdown, (schema, table.source)):
             for index, (statement, params) in enumerate(
                 copy_statements(table, schema, mm_user_ids, parent_ids, remote, buckets)
             ):

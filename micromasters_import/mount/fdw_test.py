@@ -34,6 +34,7 @@ from micromasters_import.engine.steps import discover, select
 from micromasters_import.factories import CourseIdFactory
 from micromasters_import.models import ImportRun
 from micromasters_import.source.tables import create_source_schema
+from micromasters_import.testing.statements import statements_sent
 
 pytestmark = pytest.mark.fdw
 
@@ -757,21 +758,12 @@ def test_every_source_fingerprint_is_computed_on_the_source(mount_env):
             )
         )
     run()
-    queries = []
-
-    def capture(execute, statement, params, many, context):
-        text = (
-            statement.as_string(context["connection"].connection)
-            if isinstance(statement, sql.Composable)
-            else statement
-        )
-        if "hash_array_extended" in text and SCHEMA in text:
-            queries.append((text, params))
-        return execute(statement, params, many, context)
-
     # The cached enrollments are the bulk of the source, and the copy that keeps none of its
     # JSON: each of their fingerprints, whole, split at an id, and per learner bucket.
-    with connection.execute_wrapper(capture), connection.cursor() as cursor:
+    with (
+        statements_sent(lambda text: "hash_array_extended" in text and SCHEMA in text) as queries,
+        connection.cursor() as cursor,
+    ):
         fingerprint.source_fingerprint(cursor, SCHEMA, "mm_cachedenrollment")
         fingerprint.split_fingerprint(cursor, SCHEMA, "mm_cachedenrollment", upto=10)
         fingerprint.source_buckets(cursor, SCHEMA, "mm_cachedenrollment")
