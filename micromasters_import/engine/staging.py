@@ -5,8 +5,8 @@ same SQL on local tables: the planner has no estimates for foreign tables and re
 tables once per outer row (at 20,000 users: about 300 s with postgres_fdw's defaults, 6.5 s
 tuned, 0.75 s for the same SQL on local tables). So every source table is read through
 the mount exactly once, with only the columns (and, where a rule allows, the rows) the steps
-use, into a session-local `mm_*` table with indexes and fresh statistics. The numbered steps
-then join only local tables, on integers.
+use, into a session-local `mm_*` table with fresh statistics (and indexes where a plan probes
+it, see `StagedTable.indexes`). The numbered steps then join only local tables, on integers.
 
 Temporary tables live as long as the database session and are private to it, so the staged
 copy survives the per-step transactions of one run, is invisible to anyone else, and needs no
