@@ -43,7 +43,7 @@ from django.apps import apps
 from django.db import DatabaseError, transaction
 from psycopg import sql
 
-from micromasters_import.engine import staging
+from micromasters_import.engine import hashing, staging
 from micromasters_import.engine.steps import Step
 
 LOCAL_TABLE = re.compile(
@@ -87,19 +87,39 @@ def copied_columns(table: staging.StagedTable) -> list[str] | None:
     return kept if read <= set(kept) else None
 
 
-def _row_hash(columns: list[str], alias: str | None = None) -> sql.Composable:
+Types = dict[str, str | None]
+
+
+def _row_hash(columns: list[str], types: Types, alias: str | None = None) -> sql.Composable:
     """The xor of the columns' hashes, each seeded by its place among `columns`."""
-    return sql.SQL(" # ").join(_hashes(columns, columns, alias))
+    return sql.SQL(" # ").join(_hashes(columns, columns, types, alias))
 
 
-def _hash(expression: sql.Composable, seed: int) -> sql.Composable:
-    """One value's hash: any type, NULL included, and shippable by postgres_fdw."""
-    return sql.SQL("hash_array_extended(ARRAY[{}], {})").format(expression, seed)
+def _hash(
+    expression: sql.Composable, type_name: str | None, seed: int, nullable: bool = True
+) -> sql.Composable:
+    """One value's hash by its type (see hashing.py): NULL included, shippable by
+    postgres_fdw, the same on the source and over the staged copy."""
+    return sql.SQL(hashing.template(type_name, seed, nullable)).format(expression)
 
 
-def _hashes(read: list[str], columns: list[str], alias: str | None) -> list[sql.Composable]:
+def _hashes(
+    read: list[str], columns: list[str], types: Types, alias: str | None
+) -> list[sql.Composable]:
     """The hashes of some of a copy's source columns, each seeded by its place in `read`."""
-    return [_hash(_column(column, alias), read.index(column)) for column in columns]
+    return [
+        _hash(_column(column, alias), types.get(column), read.index(column)) for column in columns
+    ]
+
+
+def source_types(cursor, schema: str, table: staging.StagedTable) -> Types:
+    """The types of a copy's source columns, by which both sides choose each column's hash.
+
+    Read from the source table (the mount's foreign table has the source's types) for the
+    source and for the staged copy alike: the copy keeps those columns with those types, so
+    the same function hashes the same values on both sides.
+    """
+    return hashing.column_types(cursor, schema, table.source)
 
 
 def _split(table: staging.StagedTable) -> tuple[list[str], list[str], list[str]]:
@@ -116,29 +136,34 @@ def _column(column: str, alias: str | None) -> sql.Composable:
 def source_fingerprint(cursor, schema: str, name: str) -> str:
     """Count and hash of the source rows and columns one staged copy reads, on the source.
 
-    Each column goes through `hash_array_extended(ARRAY[column], n)`, which hashes any type,
-    NULLs included, and which postgres_fdw can ship; the per-column hashes are combined with
-    xor and summed over the rows the copy selects.
+    Each column is hashed by its type, seeded by its place (`hashing.template`: NULLs
+    included, and shipped by postgres_fdw); the per-column hashes are combined with xor and
+    summed over the rows the copy selects.
     """
     table = staging.STAGED_TABLES[name]
     where = sql.SQL(" WHERE " + table.where) if table.where else sql.SQL("")
     return _digest(
         cursor,
         sql.SQL("SELECT count(*), sum({}) FROM {}.{}{}").format(
-            source_row_hash(table), sql.Identifier(schema), sql.Identifier(table.source), where
+            source_row_hash(table, source_types(cursor, schema, table)),
+            sql.Identifier(schema),
+            sql.Identifier(table.source),
+            where,
         ),
     )
 
 
-def staged_fingerprint(cursor, name: str) -> str | None:
+def staged_fingerprint(cursor, name: str, schema: str) -> str | None:
     """The same fingerprint as `source_fingerprint`, read from the whole staged copy.
 
     Only for a copy whose kept columns determine it (`copied_columns`), and only right after
     it was staged whole, in the same transaction: then it holds exactly the rows and values
     the source query would hash, and scanning it locally spares reading the source again.
-    Returns None for a copy that cannot be fingerprinted this way.
+    Returns None for a copy that cannot be fingerprinted this way. `schema` is the source's,
+    whose column types choose the hashes (`source_types`).
     """
-    row_hash = _staged_row_hash(staging.STAGED_TABLES[name])
+    table = staging.STAGED_TABLES[name]
+    row_hash = _staged_row_hash(table, source_types(cursor, schema, table))
     if row_hash is None:
         return None
     return _digest(
@@ -147,16 +172,16 @@ def staged_fingerprint(cursor, name: str) -> str | None:
     )
 
 
-def _staged_row_hash(table: staging.StagedTable, alias: str | None = None):
+def _staged_row_hash(table: staging.StagedTable, types: Types, alias: str | None = None):
     """The row hash `source_fingerprint` computes, over the staged copy; None if it cannot be."""
     columns = copied_columns(table)
     if columns is not None:
-        return _row_hash(columns, alias)
-    return _with_source_hash(table, alias)
+        return _row_hash(columns, types, alias)
+    return _with_source_hash(table, types, alias)
 
 
 def _with_source_hash(
-    table: staging.StagedTable, alias: str | None = None
+    table: staging.StagedTable, types: Types, alias: str | None = None
 ) -> sql.Composable | None:
     """The row hash of a copy that keeps the source's hash of what it does not keep.
 
@@ -166,31 +191,46 @@ def _with_source_hash(
     columns, it is the same row hash. When only the rows recomputed from the unkept columns
     carry it (`recompute_when`), every other row is hashed by the values the shippable
     stand-ins staged it with (`_decided_hash`), as `source_row_hash` does on the source.
-    None if the column is not exactly that.
+    None if the column is not exactly that (with the source's types: a source whose unkept
+    columns have other types than staging assumed is fingerprinted on the source only).
     """
     read, kept, unkept = _split(table)
-    expected = staging.source_hash_expression(tuple(read), tuple(unkept), table.recompute_when)
+    expected = staging.source_hash_expression(
+        tuple(read), {column: types.get(column) for column in unkept}, table.recompute_when
+    )
     if not unkept or table.columns.get(staging.SOURCE_HASH) != expected:
         return None
     unkept_hash = _column(staging.SOURCE_HASH, alias)
     if table.decided:
         decided = _decided_hash(table, on_source=False)
         unkept_hash = sql.SQL("coalesce({}, {})").format(unkept_hash, decided)
-    return sql.SQL(" # ").join([*_hashes(read, kept, alias), unkept_hash])
+    return sql.SQL(" # ").join([*_hashes(read, kept, types, alias), unkept_hash])
 
 
 def _decided_hash(table: staging.StagedTable, on_source: bool) -> sql.Composable:
     """The hash of the values the shippable stand-ins decide (`StagedTable.decided`), on the
-    source or over the staged copy, seeded after every source column so that it never
-    collides with a column's hash."""
+    source or over the staged copy, each by the type it is declared with, seeded after every
+    source column so that it never collides with a column's hash.
+
+    A decided value is never NULL (a row whose value the stand-ins leave NULL is recomputed,
+    and hashed by its document instead), so its expression, a CASE of JSON containment tests
+    on the source, is hashed without a NULL test that would compute it twice per row.
+    """
     base = len(table.source_columns())
     return sql.SQL(" # ").join(
-        _hash(sql.SQL(table.decided[name][0 if on_source else 1]), base + n)
+        _hash(
+            sql.SQL(table.decided[name][0 if on_source else 1]),
+            table.decided[name][2],
+            base + n,
+            nullable=False,
+        )
         for n, name in enumerate(sorted(table.decided))
     )
 
 
-def source_row_hash(table: staging.StagedTable, alias: str | None = None) -> sql.Composable:
+def source_row_hash(
+    table: staging.StagedTable, types: Types, alias: str | None = None
+) -> sql.Composable:
     """The per-row hash of a copy's source rows, computed on the source; its staged copy
     gives the same (`_staged_row_hash`).
 
@@ -198,25 +238,25 @@ def source_row_hash(table: staging.StagedTable, alias: str | None = None) -> sql
     for the rows the shippable stand-ins decide, the decided values (`is_active`, `mode`),
     for the others the JSON document: the copy is a function of exactly that, and the source
     hashes a handful of documents instead of a million. Any other copy hashes every source
-    column it reads.
+    column it reads. `types` are the source columns' (`source_types`).
     """
     columns = copied_columns(table)
     if columns is not None:
-        return _row_hash(columns, alias)
+        return _row_hash(columns, types, alias)
     read, kept, unkept = _split(table)
-    if table.decided and _with_source_hash(table) is not None:
+    if table.decided and _with_source_hash(table, types) is not None:
         decided = _decided_hash(table, on_source=True)
         return sql.SQL(" # ").join(
             [
-                *_hashes(read, kept, alias),
+                *_hashes(read, kept, types, alias),
                 sql.SQL("CASE WHEN {} THEN {} ELSE {} END").format(
                     sql.SQL(table.recompute_when),
-                    sql.SQL(" # ").join(_hashes(read, unkept, alias)),
+                    sql.SQL(" # ").join(_hashes(read, unkept, types, alias)),
                     decided,
                 ),
             ]
         )
-    return _row_hash(read, alias)
+    return _row_hash(read, types, alias)
 
 
 # The only columns of these MITx Online tables that any step (or the identity map, or the
@@ -232,7 +272,7 @@ def local_fingerprint(cursor, table: str) -> str:
     if columns is None:
         row_hash = sql.SQL("hash_record_extended(t, 0)")
     else:
-        row_hash = _row_hash(list(columns), "t")
+        row_hash = _row_hash(list(columns), hashing.column_types(cursor, None, table), "t")
     return _digest(
         cursor,
         sql.SQL("SELECT count(*), sum({}) FROM {} AS t").format(row_hash, sql.Identifier(table)),
@@ -270,7 +310,7 @@ def source_fingerprints(
     )
     found = {}
     for name in names:
-        local = staged_fingerprint(cursor, name) if name in staged else None
+        local = staged_fingerprint(cursor, name, schema) if name in staged else None
         found[name] = local or source_fingerprint(cursor, schema, name)
     return found
 
@@ -399,8 +439,8 @@ def _source(schema: str, table: str) -> sql.Composable:
     return sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
 
 
-def _source_hash(table) -> sql.Composable:
-    return source_row_hash(table, "t")
+def _source_hash(cursor, schema: str, table) -> sql.Composable:
+    return source_row_hash(table, source_types(cursor, schema, table), "t")
 
 
 def split_fingerprint(cursor, schema: str, name: str, upto: int | None) -> dict | None:
@@ -416,7 +456,7 @@ def split_fingerprint(cursor, schema: str, name: str, upto: int | None) -> dict 
     rows = _rows(
         cursor,
         sql.SQL("SELECT {}, count(*), sum({}), max(t.id) FROM {} AS t{} GROUP BY 1").format(
-            old, _source_hash(table), _source(schema, table.source), _where(where)
+            old, _source_hash(cursor, schema, table), _source(schema, table.source), _where(where)
         ),
     )
     if rows is None:
@@ -455,7 +495,7 @@ def source_buckets(cursor, schema: str, name: str, above: int | None = None) -> 
         ).format(
             BUCKETS,
             learner,
-            _source_hash(table),
+            _source_hash(cursor, schema, table),
             _source(schema, table.source),
             join,
             _where(sql.SQL(table.where) if table.where else None, newer),
@@ -466,11 +506,12 @@ def source_buckets(cursor, schema: str, name: str, above: int | None = None) -> 
     return {_bucket_key(key): raw(count, total) for key, count, total in rows}
 
 
-def staged_state(cursor, name: str) -> dict | None:
+def staged_state(cursor, name: str, schema: str) -> dict | None:
     """The same digests, per bucket, over a copy (and its parent) staged whole just now:
-    one local pass gives the buckets, hence the whole, and the highest id."""
+    one local pass gives the buckets, hence the whole, and the highest id. `schema` is the
+    source's (`staged_fingerprint`)."""
     table = staging.STAGED_TABLES[name]
-    row_hash = _staged_row_hash(table, "t")
+    row_hash = _staged_row_hash(table, source_types(cursor, schema, table), "t")
     if row_hash is None:
         return None
     parent = sql.SQL("pg_temp.{}").format(sql.Identifier(table.parent[1])) if table.parent else None
@@ -497,7 +538,11 @@ def map_digests(cursor) -> dict[str, str] | None:
         cursor,
         sql.SQL(
             "SELECT mod(t.mm_user_id, {}), count(*), sum({}) FROM pg_temp.{} AS t GROUP BY 1"
-        ).format(BUCKETS, _row_hash(list(MAP_COLUMNS), "t"), sql.Identifier(MAP)),
+        ).format(
+            BUCKETS,
+            _row_hash(list(MAP_COLUMNS), hashing.column_types(cursor, "pg_temp", MAP), "t"),
+            sql.Identifier(MAP),
+        ),
     )
     if rows is None:
         return None

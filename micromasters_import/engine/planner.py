@@ -246,12 +246,12 @@ class Plan:
             table = staging.STAGED_TABLES[name]
             whole = name in staged and (not table.parent or table.parent[1] in staged)
             if now is None and whole and self.narrowed is None:
-                self.tables[name] = fingerprint.staged_state(cursor, name)
+                self.tables[name] = fingerprint.staged_state(cursor, name, self.schema)
                 continue
             if now is None or self._carry(name, self.recorded):
                 continue
             if whole and self.narrowed is None:
-                state = fingerprint.staged_state(cursor, name)
+                state = fingerprint.staged_state(cursor, name, self.schema)
                 now["buckets"] = state["buckets"] if state else None
             else:
                 now["buckets"] = fingerprint.source_buckets(cursor, self.schema, name)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from psycopg import sql
 
-from micromasters_import.engine import timing
+from micromasters_import.engine import hashing, timing
 
 SOURCE_SCHEMA = "micromasters"
 STAGED_NAME = re.compile(r"\bmm_[a-z_]+\b")
@@ -59,10 +59,11 @@ class StagedTable:
     pushdown: dict[str, str] | None = None
     recompute_when: str | None = None
     # What a fingerprint hashes of a row the stand-ins decided: per pushdown column, an
-    # expression on the source and one on the staged copy that give the same value, of a type
-    # without a collation (postgres_fdw ships no function of a text value: its collation
-    # might differ on the source).
-    decided: dict[str, tuple[str, str]] | None = None
+    # expression on the source and one on the staged copy that give the same value, and the
+    # type they have, which chooses its hash (hashing.py): a type without a collation
+    # (postgres_fdw ships no function of a text value: its collation might differ on the
+    # source).
+    decided: dict[str, tuple[str, str, str]] | None = None
     # How a copy narrowed to some learners selects its rows, when more than their own rows
     # are needed: `{source}` is the source table, `%s` the learners' ids.
     narrow: str | None = None
@@ -197,19 +198,21 @@ SOURCE_HASH = "source_hash"
 
 
 def source_hash_expression(
-    read: tuple[str, ...], unkept: tuple[str, ...], when: str | None = None
+    read: tuple[str, ...], unkept: dict[str, str | None], when: str | None = None
 ) -> str:
-    """The per-row hash of the `unkept` columns, as the fingerprint combines them.
+    """The per-row hash of the `unkept` columns (with their source types), as the fingerprint
+    combines them.
 
     `read` is every source column the copy reads, sorted: a column's place in it is the seed
-    of its hash, exactly as `fingerprint.source_fingerprint` computes it. With `when` (a copy
-    whose shippable stand-ins decide most rows), only the rows recomputed from the unkept
-    columns carry it: every other row is fingerprinted by the values it was staged with, so
-    the source hashes the JSON documents of a handful of rows instead of a million (and
-    staging hashes them locally, over the documents it fetched for those rows anyway).
+    of its hash, and its type chooses the hash function (`hashing.template`), exactly as
+    `fingerprint.source_fingerprint` computes it. With `when` (a copy whose shippable
+    stand-ins decide most rows), only the rows recomputed from the unkept columns carry it:
+    every other row is fingerprinted by the values it was staged with, so the JSON documents
+    of a handful of rows are hashed instead of a million (and staging hashes them locally,
+    over the documents it fetched for those rows anyway).
     """
     hashes = " # ".join(
-        f"hash_array_extended(ARRAY[{column}], {read.index(column)})" for column in unkept
+        hashing.expression(column, kind, read.index(column)) for column, kind in unkept.items()
     )
     return f"CASE WHEN {when} THEN {hashes} END" if when else hashes
 
@@ -280,7 +283,9 @@ STAGED_TABLES = {
                 # fetched for them: the run fingerprints the copy without reading the source a
                 # second time.
                 SOURCE_HASH: source_hash_expression(
-                    ("course_run_id", "data", "id", "user_id"), ("data",), ENROLLMENT_TO_RECOMPUTE
+                    ("course_run_id", "data", "id", "user_id"),
+                    {"data": "jsonb"},
+                    ENROLLMENT_TO_RECOMPUTE,
                 ),
             },
             pushdown={
@@ -294,7 +299,7 @@ STAGED_TABLES = {
             },
             recompute_when=ENROLLMENT_TO_RECOMPUTE,
             decided={
-                "is_active": (JSON_BOOLEAN.format(key="is_active"), "is_active"),
+                "is_active": (JSON_BOOLEAN.format(key="is_active"), "is_active", "jsonb"),
                 "mode": (
                     JSON_ONE_OF.format(
                         key="mode",
@@ -306,6 +311,7 @@ STAGED_TABLES = {
                     "array_position(ARRAY[{}]::text[], mode)".format(
                         ", ".join(f"'{mode}'" for mode in MODES)
                     ),
+                    "int4",
                 ),
             },
         ),

@@ -29,7 +29,7 @@ from main.testing.databases import belongs_to_a_gone_run
 from main.testing.databases import connect as _admin_connect
 from micromasters_import import mount
 from micromasters_import.demo.source import build_source
-from micromasters_import.engine import fingerprint, runner, staging
+from micromasters_import.engine import fingerprint, hashing, runner, staging
 from micromasters_import.engine.steps import discover, select
 from micromasters_import.factories import CourseIdFactory
 from micromasters_import.models import ImportRun
@@ -745,23 +745,78 @@ def test_a_password_with_quotes_and_backslashes_reaches_the_mapping_exactly(moun
     assert_no_password(out, err, password=password)
 
 
-def test_every_source_fingerprint_is_computed_on_the_source(mount_env):
-    """A fingerprint aggregate postgres_fdw cannot ship fetches every row (every JSON
-    document) through the mount and aggregates here: a re-run as slow as a first one, and no
-    error to say so (a hash of a text value is not shippable: its collation might differ on
-    the source). No fingerprint query may fetch JSON documents row by row."""
+# The types of the source columns the copies hash.
+SOURCE_TYPES = {"int4", "int8", "varchar", "text", "timestamptz", "float8", "numeric", "bool"}
+SOURCE_TYPES |= {"date", "jsonb"}
+
+
+def _hashed_columns(name: str) -> list[str]:
+    """The source columns a copy's fingerprint hashes: those it keeps as they are when they
+    determine it, else every column it reads."""
+    table = staging.STAGED_TABLES[name]
+    return fingerprint.copied_columns(table) or sorted(table.source_columns())
+
+
+def _hash_function(kind: str) -> str:
+    """The function that hashes a value of a type (hashing.py), as the Remote SQL names it."""
+    return hashing.FUNCTIONS.get(kind) or hashing.ARITHMETIC[kind].split("(")[0]
+
+
+def _source_types(name: str) -> dict[str, str]:
+    with connection.cursor() as cursor:
+        return fingerprint.source_types(cursor, SCHEMA, staging.STAGED_TABLES[name])
+
+
+def _mount_demo_source(users: int) -> None:
+    """The demo's MicroMasters data in the source database, readable by READER, mounted."""
     with _admin_connect(SOURCE_DB) as conn, conn.transaction(), conn.cursor() as cursor:
-        build_source(cursor, "public", users=20, seed=3)
+        build_source(cursor, "public", users=users, seed=3)
         cursor.execute(
             sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}").format(
                 sql.Identifier(READER)
             )
         )
     run()
+
+
+def _remote_sql(plan: str) -> list[str]:
+    return [line for line in plan.splitlines() if "Remote SQL:" in line]
+
+
+def test_every_source_fingerprint_is_computed_on_the_source(mount_env):
+    """A fingerprint aggregate postgres_fdw cannot ship fetches every row (every JSON
+    document) through the mount and aggregates here: a re-run as slow as a first one, and no
+    error to say so (a hash of a text value is not shippable: its collation might differ on
+    the source; nor is COALESCE). Every copy's row hash ships, each column hashed by its
+    type's own function, and no fingerprint query of the cached enrollments fetches JSON
+    documents row by row."""
+    _mount_demo_source(users=20)
+    # A condition ships whenever it can, whatever the costs (an aggregate over a handful of
+    # rows may be cheaper here): a row hash that ships as a condition ships in the aggregate.
+    types = set()
+    with connection.cursor() as cursor:
+        for name, table in staging.STAGED_TABLES.items():
+            column_types = fingerprint.source_types(cursor, SCHEMA, table)
+            hashed = {column_types[column] for column in _hashed_columns(name)}
+            types |= hashed
+            cursor.execute(
+                sql.SQL("EXPLAIN VERBOSE SELECT 1 FROM {} AS t WHERE {} = 0").format(
+                    sql.Identifier(SCHEMA, table.source),
+                    fingerprint.source_row_hash(table, column_types, "t"),
+                )
+            )
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+            assert "Filter:" not in plan, plan
+            (remote,) = _remote_sql(plan)
+            for kind in hashed:
+                assert f"{_hash_function(kind)}(" in remote, (name, kind, plan)
+    # Every type a copy hashes has a hash function of its own: none falls back.
+    assert types <= set(hashing.FUNCTIONS) | set(hashing.ARITHMETIC)
+    assert types >= SOURCE_TYPES
     # The cached enrollments are the bulk of the source, and the copy that keeps none of its
     # JSON: each of their fingerprints, whole, split at an id, and per learner bucket.
     with (
-        statements_sent(lambda text: "hash_array_extended" in text and SCHEMA in text) as queries,
+        statements_sent(lambda text: "sum(" in text and SCHEMA in text) as queries,
         connection.cursor() as cursor,
     ):
         fingerprint.source_fingerprint(cursor, SCHEMA, "mm_cachedenrollment")
@@ -779,8 +834,12 @@ def test_every_source_fingerprint_is_computed_on_the_source(mount_env):
         for statement, params in queries:
             cursor.execute("EXPLAIN VERBOSE " + statement, params)
             plan = "\n".join(row[0] for row in cursor.fetchall())
-            fetched = [line for line in plan.splitlines() if "Remote SQL:" in line]
+            fetched = _remote_sql(plan)
             assert fetched, plan
+            # Only sums of row hashes cross the network, computed by the types' functions.
+            assert all("sum(" in line for line in fetched), plan
+            assert all("hashint4extended(" in line for line in fetched), plan
+            assert all("jsonb_hash_extended(" in line for line in fetched), plan
             # What must never cross the network row by row is a JSON document: a query that
             # fetches one per row instead of its hash has lost its aggregate.
             whole_documents = [
@@ -796,28 +855,22 @@ def test_a_copy_staged_through_the_mount_has_the_fingerprint_the_source_computes
 
     The two must agree value for value, or the re-run would never find a step unchanged (or
     worse, the reverse). Checked on the demo's data, through a real mount, for every copy,
-    the cached enrollments included (their JSON is hashed on the source during staging), with
-    rows whose values the shipped stand-ins cannot decide among them.
+    the cached enrollments included (the JSON of the rows fetched whole is hashed as they are
+    staged), with rows whose values the shipped stand-ins cannot decide among them.
     """
-    with _admin_connect(SOURCE_DB) as conn, conn.transaction(), conn.cursor() as cursor:
-        build_source(cursor, "public", users=60, seed=3)
+    _mount_demo_source(users=60)
+    with _admin_connect(SOURCE_DB) as conn:
         # Odd values, fetched whole and recomputed after the shipped copy.
-        cursor.execute(
+        conn.execute(
             """UPDATE dashboard_cachedenrollment SET data = data || '{"is_active": "maybe"}'
                 WHERE id IN (SELECT id FROM dashboard_cachedenrollment ORDER BY id LIMIT 3)"""
         )
-        cursor.execute(
-            sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}").format(
-                sql.Identifier(READER)
-            )
-        )
-    run()
     with transaction.atomic(), connection.cursor() as cursor:
         staging.stage(cursor, set(staging.STAGED_TABLES), SCHEMA)
         cursor.execute("SELECT count(*) FROM mm_cachedenrollment WHERE is_active = '\"maybe\"'")
         assert cursor.fetchone()[0] == 3
         for name in staging.STAGED_TABLES:
-            from_copy = fingerprint.staged_fingerprint(cursor, name)
+            from_copy = fingerprint.staged_fingerprint(cursor, name, SCHEMA)
             assert from_copy == fingerprint.source_fingerprint(cursor, SCHEMA, name), name
             assert not from_copy.startswith(("0:", "unhashable")), name
         transaction.set_rollback(True)
@@ -829,7 +882,8 @@ def test_a_copy_staged_through_the_mount_has_the_fingerprint_the_source_computes
         with transaction.atomic(), connection.cursor() as cursor:
             on_source = fingerprint.source_fingerprint(cursor, SCHEMA, "mm_cachedenrollment")
             staging.stage(cursor, {"mm_cachedenrollment"}, SCHEMA)
-            assert fingerprint.staged_fingerprint(cursor, "mm_cachedenrollment") == on_source
+            staged = fingerprint.staged_fingerprint(cursor, "mm_cachedenrollment", SCHEMA)
+            assert staged == on_source
             transaction.set_rollback(True)
         return on_source
 
@@ -845,3 +899,111 @@ def test_a_copy_staged_through_the_mount_has_the_fingerprint_the_source_computes
     assert flipped != before
     # A row read exactly is fingerprinted by its whole document.
     assert enrollments_after("""data || '{"created": "y"}' """ + first) != flipped
+
+
+# Per source type: a value different from the column's (a value if it is NULL) that keeps the
+# row within its unique constraints and the column's length.
+CHANGED = {
+    "int2": "-{c} - 7",
+    "int4": "-{c} - 7",
+    "int8": "-{c} - 7",
+    "varchar": "CASE WHEN {c} = 'z' THEN 'y' ELSE 'z' END",
+    "text": "CASE WHEN {c} = 'z' THEN 'y' ELSE 'z' END",
+    "timestamptz": "{c} + interval '1 microsecond'",
+    "float8": "{c} + 0.25",
+    "numeric": "{c} + 0.01",
+    "bool": "NOT {c}",
+    "date": "{c} + 1",
+    "jsonb": """{c} || '{{"fingerprint_test": 1}}'""",
+}
+SAMPLE = {
+    "int2": "7",
+    "int4": "7",
+    "int8": "7",
+    "varchar": "'z'",
+    "text": "'z'",
+    "timestamptz": "'2001-02-03 04:05:06.789+00'",
+    "float8": "0.25",
+    "numeric": "1.5",
+    "bool": "true",
+    "date": "'2001-02-03'",
+    "jsonb": "'{}'",
+}
+# What a cached enrollment's copy reads of its document is its mode (and is_active): another
+# key changes nothing a step reads (see the test above).
+ENROLLMENT_DATA = (
+    "jsonb_set({c}, '{{mode}}', "
+    """CASE WHEN {c}->>'mode' = 'audit' THEN '"verified"' ELSE '"audit"' END::jsonb)"""
+)
+
+
+def test_a_change_to_any_value_a_copy_reads_changes_its_fingerprint_on_both_sides(mount_env):
+    """Every staged copy, every source column it hashes (each type: integers, text,
+    timestamps to the microsecond, numbers, booleans, dates, JSON), a value changed, then set
+    to NULL where the column allows it: the fingerprint changes, on the source and over the
+    copy staged through the mount alike, whole and per learner bucket. A column no copy reads
+    changes nothing. A change that went unseen would let a re-run skip a step whose input
+    changed; two sides that disagree would make every re-run redo every step."""
+    _mount_demo_source(users=60)
+
+    def fingerprints(name: str) -> str:
+        """The copy's fingerprint on the source, checked against the copy staged now."""
+        with transaction.atomic(), connection.cursor() as cursor:
+            on_source = fingerprint.source_fingerprint(cursor, SCHEMA, name)
+            staging.stage(cursor, {name}, SCHEMA)
+            assert fingerprint.staged_fingerprint(cursor, name, SCHEMA) == on_source, name
+            if fingerprint.learner_keyed(name):
+                split = fingerprint.split_fingerprint(cursor, SCHEMA, name, upto=None)
+                state = fingerprint.staged_state(cursor, name, SCHEMA)
+                assert state["whole"] == split["whole"] == on_source, name
+                buckets = fingerprint.source_buckets(cursor, SCHEMA, name)
+                assert state["buckets"] == buckets, name
+            transaction.set_rollback(True)
+        return on_source
+
+    with _admin_connect(SOURCE_DB) as source:
+        source.autocommit = True
+        # The foreign keys are triggers: a changed id may point nowhere.
+        source.execute("SET session_replication_role = replica")
+
+        def change(table: staging.StagedTable, column: str, value: str) -> None:
+            """Change one value (of the first row the copy selects where it is not NULL)."""
+            where = f" AND {table.where}" if table.where else ""
+            c = f'"{column}"'
+            source.execute(
+                f'UPDATE "{table.source}" SET {c} = {value.format(c=c)} WHERE id = '
+                f'(SELECT min(id) FROM "{table.source}" WHERE {c} IS NOT NULL{where})'
+            )
+
+        changed = 0
+        for name, table in staging.STAGED_TABLES.items():
+            with connection.cursor() as cursor:
+                types = fingerprint.source_types(cursor, SCHEMA, table)
+                cursor.execute(
+                    "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass "
+                    "AND attnum > 0 AND attnotnull",
+                    [f"{SCHEMA}.{table.source}"],
+                )
+                not_null = {column for (column,) in cursor.fetchall()}
+            before = fingerprints(name)
+            assert not before.startswith(("0:", "unhashable")), name
+            for column in _hashed_columns(name):
+                kind = types[column]
+                new = CHANGED[kind]
+                if (name, column) == ("mm_cachedenrollment", "data"):
+                    new = ENROLLMENT_DATA
+                change(table, column, new)
+                after = fingerprints(name)
+                assert after != before, (name, column, kind)
+                before = after
+                changed += 1
+                if column not in not_null:
+                    change(table, column, "NULL")
+                    after = fingerprints(name)
+                    assert after != before, (name, column, kind, "NULL")
+                    before = after
+                    changed += 1
+            for column in sorted(set(types) - table.source_columns()):
+                change(table, column, CHANGED.get(types[column]) or "{c}")
+                assert fingerprints(name) == before, (name, column, "not read")
+    assert changed > 90
