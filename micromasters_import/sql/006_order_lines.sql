@@ -16,20 +16,25 @@ WITH courserun_type AS (
 product_type AS (
     SELECT id FROM django_content_type WHERE app_label = 'ecommerce' AND model = 'product'
 ),
+-- Each active run product with its latest version, found once per product by a grouped join
+-- (a subquery per line ran once for every line, and again wherever its outcome was read).
+product AS (
+    SELECT p.id, p.object_id, max(v.id) AS version_id
+      FROM ecommerce_product p
+      LEFT JOIN reversion_version v
+             ON v.content_type_id = (SELECT id FROM product_type) AND v.object_id = p.id::text
+     WHERE p.is_active AND p.content_type_id = (SELECT id FROM courserun_type)
+     GROUP BY p.id, p.object_id
+),
 line AS (
     SELECT li.id AS ref, li.*, l.ambiguous AS ambiguous_link, eo.id AS target_order_id,
-           cr.id AS run_id, p.id AS product_id,
-           (SELECT max(v.id) FROM reversion_version v
-             WHERE v.content_type_id = (SELECT id FROM product_type)
-               AND v.object_id = p.id::text) AS product_version_id
+           cr.id AS run_id, p.id AS product_id, p.version_id AS product_version_id
       FROM mm_line li
       JOIN mm_order o ON o.id = li.order_id
       LEFT JOIN mm_learner l ON l.mm_user_id = o.user_id
       LEFT JOIN ecommerce_order eo ON eo.reference_number = o.reference_number
       LEFT JOIN courses_courserun cr ON cr.courseware_id = li.course_key
-      LEFT JOIN ecommerce_product p
-             ON p.object_id = cr.id AND p.is_active
-            AND p.content_type_id = (SELECT id FROM courserun_type)
+      LEFT JOIN product p ON p.object_id = cr.id
 ),
 classified AS (
     SELECT line.*,

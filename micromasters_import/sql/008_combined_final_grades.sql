@@ -23,16 +23,18 @@ WITH best_exam AS (
      GROUP BY user_id, course_id
 ),
 final_grade AS (
-    SELECT DISTINCT ON (fg.user_id, fg.course_run_id)
-           fg.id AS ref, fg.*, r.course_id AS mm_course_id, r.edx_course_key
-      FROM mm_finalgrade fg
+    -- The best grade per (user, run) is chosen before the run is joined (the join keeps or
+    -- drops a (user, run) group whole), so that the sort carries the grades' columns alone.
+    SELECT fg.*, r.course_id AS mm_course_id, r.edx_course_key
+      FROM (SELECT DISTINCT ON (user_id, course_run_id) id AS ref, *
+              FROM mm_finalgrade
+             ORDER BY user_id, course_run_id, (grade >= 0 AND grade <= 1) DESC, grade DESC, id
+           ) AS fg
       JOIN mm_courserun r ON r.id = fg.course_run_id
-     ORDER BY fg.user_id, fg.course_run_id, (fg.grade >= 0 AND fg.grade <= 1) DESC,
-              fg.grade DESC, fg.id
 ),
 candidate AS (
     SELECT fg.ref, fg.created_on, fg.updated_on, l.user_id, cr.id AS course_run_id,
-           fg.grade::numeric * 100 * 0.4 + x.score * 0.6 AS combined,
+           fg.grade, x.score AS exam_score,
            CASE
                WHEN l.mm_user_id IS NULL THEN 'no_linked_account'
                WHEN l.ambiguous THEN 'ambiguous_mitxonline_link'
@@ -68,6 +70,9 @@ inserted AS (
            END,
            true, false
       FROM candidate
+      -- Combined here, for the eligible grades only: the numeric arithmetic on every final
+      -- grade cost about 0.3 s at 200,000 learners.
+     CROSS JOIN LATERAL (SELECT grade::numeric * 100 * 0.4 + exam_score * 0.6 AS combined) AS c
      WHERE outcome = 'eligible'
      ORDER BY ref
         ON CONFLICT DO NOTHING

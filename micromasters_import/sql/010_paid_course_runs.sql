@@ -14,19 +14,24 @@
 WITH courserun_type AS (
     SELECT id FROM django_content_type WHERE app_label = 'courses' AND model = 'courserun'
 ),
+-- The (order, run) pairs MITx Online has a line for, joined once (an EXISTS here was
+-- evaluated, and its lines hashed, wherever the inlined outcome was read).
+order_run AS (
+    SELECT DISTINCT order_id, purchased_object_id AS run_id
+      FROM ecommerce_line
+     WHERE purchased_content_type_id = (SELECT id FROM courserun_type)
+),
 line AS (
     SELECT li.id AS ref, l.ambiguous AS ambiguous_link, eo.id AS target_order_id, eo.state,
            eo.purchaser_id,
            eo.created_on, eo.updated_on, cr.id AS run_id,
-           EXISTS (SELECT 1 FROM ecommerce_line el
-                    WHERE el.order_id = eo.id
-                      AND el.purchased_content_type_id = (SELECT id FROM courserun_type)
-                      AND el.purchased_object_id = cr.id) AS has_line
+           orr.order_id IS NOT NULL AS has_line
       FROM mm_line li
       JOIN mm_order o ON o.id = li.order_id
       LEFT JOIN mm_learner l ON l.mm_user_id = o.user_id
       LEFT JOIN ecommerce_order eo ON eo.reference_number = o.reference_number
       LEFT JOIN courses_courserun cr ON cr.courseware_id = li.course_key
+      LEFT JOIN order_run orr ON orr.order_id = eo.id AND orr.run_id = cr.id
 ),
 classified AS (
     SELECT line.*,
