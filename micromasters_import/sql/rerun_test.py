@@ -70,6 +70,24 @@ def test_logins_and_profile_edits_leave_the_steps_unchanged(run_steps, learner, 
     assert again["003"]["inserted"] == 0
 
 
+def test_provenance_rows_alone_leave_the_steps_unchanged(run_steps, enrolled_world):
+    """Every step writes provenance rows and none reads them: another run's provenance (here,
+    rows of an earlier run removed as a revert would) changes nothing a step decides on."""
+    run_steps("002", "003")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM micromasters_import_importedrow WHERE target_table = %s",
+            ["courses_courserun"],
+        )
+        assert cursor.rowcount == 1
+
+    again = run_steps("002", "003")
+
+    assert again["002"]["unchanged_since"]
+    assert again["003"]["unchanged_since"]
+    assert again["003"]["inserted"] == 0
+
+
 def test_a_changed_username_makes_the_steps_that_link_accounts_run(
     run_steps, enrolled_passer, enrolled_world
 ):
