@@ -41,6 +41,8 @@ class Plan:
     tables: dict[str, dict | None] = field(default_factory=dict)
     map_fingerprints: dict[str, str] | None = None
     map_inputs: str = ""
+    # The MITx Online tables' fingerprints as `decide` read them (a re-run only).
+    local_fingerprints: dict[str, str] = field(default_factory=dict)
     recorded: list[dict] = field(default_factory=list, repr=False)
     # The learners a narrowed run re-imports (None: a full run), as the report says it.
     narrowed: staging.Buckets | None = None
@@ -113,6 +115,7 @@ class Plan:
                     )
             with timing.phase("plan.local_fingerprints"):
                 local = fingerprint.local_fingerprints(cursor, self.steps)
+                self.local_fingerprints = local
             self.map_inputs = fingerprint.map_inputs(self.source_fingerprints, local)
             self.fingerprinted = True
             changes = {
@@ -281,8 +284,16 @@ class Plan:
         if not done or not self.fingerprinted:
             return
         by_num = {step.num: step for step in self.steps}
+        # A table no step of this run wrote keeps the fingerprint `decide` read before any
+        # step read it: if a live site changed it since, the next run sees the change and
+        # runs again, where a fingerprint taken now could hide a change made after a step read
+        # the table. A table this run wrote is fingerprinted as the run left it.
+        written = {by_num[row.step].writes for row in done if row.rows_inserted}
+        needed = set().union(*(fingerprint.local_tables(by_num[row.step]) for row in done))
+        local = {t: v for t, v in self.local_fingerprints.items() if t not in written}
         with connection.cursor() as cursor:
-            local = fingerprint.local_fingerprints(cursor, [by_num[row.step] for row in done])
+            for table in sorted(needed - set(local)):
+                local[table] = fingerprint.local_fingerprint(cursor, table)
         for row in done:
             step = by_num[row.step]
             row.fingerprint = fingerprint.step_fingerprint(step, self.source_fingerprints, local)

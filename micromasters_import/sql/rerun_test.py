@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from courses.models import CourseRun, CourseRunEnrollment
 from micromasters_import.source.factories import MMCourseRunFactory
+from micromasters_import.testing.statements import statements_sent
 
 
 def staged_count(reports) -> int:
@@ -86,6 +87,29 @@ def test_provenance_rows_alone_leave_the_steps_unchanged(run_steps, enrolled_wor
     assert again["002"]["unchanged_since"]
     assert again["003"]["unchanged_since"]
     assert again["003"]["inserted"] == 0
+
+
+def test_a_rerun_records_the_tables_it_did_not_write_as_it_read_them(
+    run_steps, enrolled_passer, enrolled_world
+):
+    """A re-run fingerprints MITx Online's tables before any step reads them; at its end it
+    fingerprints again only what its steps wrote. Fingerprinting the others again would cost
+    a scan each and could hide a change a live site made after a step had read the table."""
+    run_steps("002", "003")
+    enrolled_passer(*enrolled_world)
+
+    def fingerprinting(table):
+        return lambda text: f'FROM "{table}" AS t' in text and "sum(" in text
+
+    with (
+        statements_sent(fingerprinting("users_user")) as users,
+        statements_sent(fingerprinting("courses_courserunenrollment")) as enrollments,
+    ):
+        again = run_steps("002", "003")
+
+    assert again["003"]["inserted"] == 1
+    assert len(users) == 1  # read once, before the steps; not written
+    assert len(enrollments) == 2  # and again after 003 wrote it
 
 
 def test_a_changed_username_makes_the_steps_that_link_accounts_run(
