@@ -86,10 +86,7 @@ def copied_columns(table: staging.StagedTable) -> list[str] | None:
     from a column it does not keep (the cached enrollments' JSON) returns None: its
     fingerprint hashes the source columns it reads, on the source.
     """
-    kept = sorted(column for column, expression in table.columns.items() if column == expression)
-    read = set(re.findall(r"\b[a-z_]+\b", " ".join(table.columns.values())))
-    read &= staging.KNOWN_SOURCE_COLUMNS.get(table.source, set())
-    return kept if read <= set(kept) else None
+    return None if table.unkept_columns() else table.kept_columns()
 
 
 Types = dict[str, str | None]

@@ -74,6 +74,17 @@ class StagedTable:
         words = set(re.findall(r"\b[a-z_]+\b", text))
         return words & KNOWN_SOURCE_COLUMNS.get(self.source, set())
 
+    def kept_columns(self) -> list[str]:
+        """The source columns this copy keeps as they are (sorted)."""
+        return sorted(column for column, expression in self.columns.items() if column == expression)
+
+    def unkept_columns(self) -> list[str]:
+        """The source columns this copy's expressions read but it does not keep (sorted): the
+        cached enrollments' JSON document, from which it keeps computed values only."""
+        read = set(re.findall(r"\b[a-z_]+\b", " ".join(self.columns.values())))
+        read &= KNOWN_SOURCE_COLUMNS.get(self.source, set())
+        return sorted(read - set(self.kept_columns()))
+
 
 # The columns of the source tables that staging may read; preflight checks each one exists.
 # The mount (mount.required_tables) covers every table named here, so the columns the operator's
@@ -536,14 +547,6 @@ def _select_list(expressions: dict[str, str]) -> sql.Composable:
     )
 
 
-def _fetched_columns(table: StagedTable) -> list[str]:
-    """The source columns a pushdown copy reads but does not keep (the JSON document): the
-    ones it fetches, for the rows `recompute_when` selects only."""
-    kept = {column for column, expression in table.columns.items() if column == expression}
-    read = set(re.findall(r"\b[a-z_]+\b", " ".join(table.columns.values())))
-    return sorted(read & KNOWN_SOURCE_COLUMNS.get(table.source, set()) - kept)
-
-
 def _pushdown_select(table: StagedTable, source: sql.Composable, where: sql.Composable):
     """The copy as one query on the source that postgres_fdw ships whole, and a thin local
     projection over it.
@@ -562,7 +565,7 @@ def _pushdown_select(table: StagedTable, source: sql.Composable, where: sql.Comp
     expects, and expects ten times fewer from grouping locally (which would fetch every
     document) than the source estimates, so a costlier projection would tip it there.
     """
-    fetched = _fetched_columns(table)
+    fetched = table.unkept_columns()  # fetched for the rows `recompute_when` selects only
     kept = {col: expr for col, expr in table.columns.items() if col == expr}
     clash = (set(kept) | set(table.pushdown)) & set(fetched)
     assert not clash, f"{table.name}: {clash} both fetched and computed"
